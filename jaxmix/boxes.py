@@ -1,0 +1,204 @@
+"""Mixing-ratio and box sampling: λ ~ Beta(α, α) and the CutMix / timm / Cutout boxes.
+
+A box is a `Box` of int32 arrays `(y1, y2, x1, x2)`, half-open: rows `y1 <= y < y2`
+and columns `x1 <= x < x2`. Scalars for one box, arrays of shape `[batch]` for
+per-sample boxes; `Box` is a NamedTuple, so it is a pytree and vmaps.
+"""
+
+from typing import NamedTuple, Optional, Sequence
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+
+
+class Box(NamedTuple):
+  """A half-open box `[y1, y2) x [x1, x2)` of int32 coordinates."""
+  y1: jax.Array
+  y2: jax.Array
+  x1: jax.Array
+  x2: jax.Array
+
+
+def sample_lam(key: chex.PRNGKey, alpha, shape: Sequence[int] = ()) -> jax.Array:
+  """Samples the mixing ratio λ ~ Beta(α, α) as float32.
+
+  Args:
+    key: PRNG key.
+    alpha: concentration α > 0 (a Python number or a scalar array; an array does
+      not cause a retrace when its value changes).
+    shape: shape of the returned λ; `()` for one λ, `(batch,)` per sample.
+
+  Returns:
+    float32 array of `shape` with values in [0, 1].
+  """
+  _checks.check_positive("alpha", alpha)
+  alpha = jnp.asarray(alpha, jnp.float32)
+  return jax.random.beta(key, alpha, alpha, shape=tuple(shape), dtype=jnp.float32)
+
+
+def sample_centre(key: chex.PRNGKey, height: int, width: int,
+                  shape: Sequence[int] = ()) -> tuple[jax.Array, jax.Array]:
+  """Samples a box centre uniformly over the pixels: cy in 0..H-1, cx in 0..W-1."""
+  key_y, key_x = jax.random.split(key)
+  cy = jax.random.randint(key_y, tuple(shape), 0, height, dtype=jnp.int32)
+  cx = jax.random.randint(key_x, tuple(shape), 0, width, dtype=jnp.int32)
+  return cy, cx
+
+
+def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
+                    height: int, width: int) -> Box:
+  """The official CutMix box for ratio λ centred at (cy, cx), clipped to the image.
+
+  cut ratio r = √(1 − λ); cut_h = ⌊H·r⌋, cut_w = ⌊W·r⌋;
+  y1 = clip(cy − cut_h // 2, 0, H), y2 = clip(cy + cut_h // 2, 0, H), same for x.
+  This is equivalent to `rand_bbox` of the official CutMix code (clovaai/CutMix-PyTorch)
+  and timm's `rand_bbox` (margin 0), given the same λ and centre. The arithmetic
+  is float32, theirs float64: the two can differ by one pixel only where H·r or
+  W·r lies within float32 rounding of an integer.
+
+  Args:
+    lam: λ in [0, 1], any shape.
+    cy, cx: int32 centres, broadcastable with `lam`.
+    height, width: image size (static Python ints).
+
+  Returns:
+    `Box` of int32 arrays with the broadcast shape of the inputs.
+  """
+  lam = jnp.clip(jnp.asarray(lam, jnp.float32), 0.0, 1.0)
+  ratio = jnp.sqrt(1.0 - lam)
+  cut_h = jnp.floor(height * ratio).astype(jnp.int32)
+  cut_w = jnp.floor(width * ratio).astype(jnp.int32)
+  y1 = jnp.clip(cy - cut_h // 2, 0, height)
+  y2 = jnp.clip(cy + cut_h // 2, 0, height)
+  x1 = jnp.clip(cx - cut_w // 2, 0, width)
+  x2 = jnp.clip(cx + cut_w // 2, 0, width)
+  return Box(*(c.astype(jnp.int32) for c in (y1, y2, x1, x2)))
+
+
+def sample_box(key: chex.PRNGKey, lam: jax.Array, height: int, width: int) -> Box:
+  """Samples the official CutMix box for λ: centre uniform, corners clipped.
+
+  Args:
+    key: PRNG key.
+    lam: λ in [0, 1]; a scalar gives one box, shape `[batch]` gives one per sample.
+    height, width: image size.
+
+  Returns:
+    `Box` with the shape of `lam`; its area is about (1 − λ)·H·W before clipping.
+  """
+  lam = jnp.asarray(lam, jnp.float32)
+  cy, cx = sample_centre(key, height, width, lam.shape)
+  return box_from_centre(lam, cy, cx, height, width)
+
+
+def sample_box_minmax(key: chex.PRNGKey, minmax: tuple[float, float], height: int,
+                      width: int, shape: Sequence[int] = ()) -> Box:
+  """Samples timm's `rand_bbox_minmax` box: side lengths uniform in a fraction range.
+
+  cut_h ~ U{⌊H·lo⌋, …, ⌊H·hi⌋ − 1}, cut_w likewise; top-left corner uniform so
+  the box lies inside the image. Where timm's NumPy `randint` would raise on an
+  empty range (lo and hi giving the same integer side, or a side equal to the
+  image), this takes the one-element range instead.
+
+  Args:
+    key: PRNG key.
+    minmax: (lo, hi) with 0 < lo <= hi <= 1.
+    height, width: image size.
+    shape: `()` for one box, `(batch,)` per sample.
+
+  Returns:
+    `Box` of int32 arrays of `shape`.
+  """
+  _checks.check_minmax(minmax)
+  lo, hi = (jnp.asarray(m, jnp.float32) for m in minmax)
+  key_h, key_w, key_y, key_x = jax.random.split(key, 4)
+
+  def side(k, size):
+    low = jnp.minimum(jnp.floor(size * lo).astype(jnp.int32), size)
+    high = jnp.maximum(jnp.floor(size * hi).astype(jnp.int32), low + 1)
+    return jnp.minimum(jax.random.randint(k, tuple(shape), low, high, dtype=jnp.int32), size)
+
+  cut_h, cut_w = side(key_h, height), side(key_w, width)
+  y1 = jax.random.randint(key_y, tuple(shape), 0, jnp.maximum(height - cut_h, 1), dtype=jnp.int32)
+  x1 = jax.random.randint(key_x, tuple(shape), 0, jnp.maximum(width - cut_w, 1), dtype=jnp.int32)
+  return Box(y1, y1 + cut_h, x1, x1 + cut_w)
+
+
+def box_area(box: Box) -> jax.Array:
+  """Pixel count of a (clipped) box, int32."""
+  return (box.y2 - box.y1) * (box.x2 - box.x1)
+
+
+def corrected_lam(box: Box, height: int, width: int) -> jax.Array:
+  """λ corrected to the pasted area: 1 − area / (H·W), float32."""
+  return 1.0 - box_area(box).astype(jnp.float32) / float(height * width)
+
+
+def box_mask(box: Box, height: int, width: int) -> jax.Array:
+  """Boolean mask of shape `box.shape + (H, W)`, True inside the box."""
+  ys = jnp.arange(height, dtype=jnp.int32)[:, None]
+  xs = jnp.arange(width, dtype=jnp.int32)[None, :]
+  e = lambda c: jnp.asarray(c)[..., None, None]
+  return (ys >= e(box.y1)) & (ys < e(box.y2)) & (xs >= e(box.x1)) & (xs < e(box.x2))
+
+
+def cutout_box(cy: jax.Array, cx: jax.Array, size: int, height: int, width: int) -> Box:
+  """The Cutout square centred at (cy, cx), clipped to the image.
+
+  y1 = clip(cy − size // 2, 0, H), y2 = clip(cy + size // 2, 0, H), same for x;
+  equivalent to the official Cutout code (uoguelph-mlrg/Cutout), so an odd
+  `size` gives a square of side `size − 1` there and here.
+  """
+  half = size // 2
+  return Box(*(jnp.asarray(c, jnp.int32) for c in (
+      jnp.clip(cy - half, 0, height), jnp.clip(cy + half, 0, height),
+      jnp.clip(cx - half, 0, width), jnp.clip(cx + half, 0, width))))
+
+
+def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *,
+                       area: tuple[float, float] = (0.02, 1 / 3),
+                       aspect: tuple[float, float] = (0.3, 1 / 0.3),
+                       attempts: int = 10,
+                       shape: Sequence[int] = ()) -> tuple[Box, jax.Array]:
+  """Samples a random-erasing rectangle (Zhong et al. 2017), vectorized over attempts.
+
+  Each attempt draws target area s·H·W with s ~ U(area) and aspect ratio r
+  log-uniform in `aspect` (as torchvision and timm), h = round(√(s·H·W·r)),
+  w = round(√(s·H·W / r)); the first attempt with h < H and w < W wins, and its
+  top-left corner is uniform over the valid positions. The attempts run in
+  parallel and the first valid one is selected, so the result equals the
+  sequential loop on the same draws.
+
+  Returns:
+    (box, found): `Box` of `shape`, and bool `found`; where no attempt fits,
+    `found` is False and the box is empty.
+  """
+  lo, hi = area
+  if not 0 < lo <= hi <= 1:
+    raise ValueError(f"area must satisfy 0 < lo <= hi <= 1, got {area!r}")
+  if not 0 < aspect[0] <= aspect[1]:
+    raise ValueError(f"aspect must satisfy 0 < lo <= hi, got {aspect!r}")
+  if attempts < 1:
+    raise ValueError(f"attempts must be >= 1, got {attempts}")
+  shape = tuple(shape)
+  k_area, k_aspect, k_y, k_x = jax.random.split(key, 4)
+  draw_shape = shape + (attempts,)
+  target = jax.random.uniform(k_area, draw_shape, minval=lo, maxval=hi) * (height * width)
+  log_r = jax.random.uniform(k_aspect, draw_shape, minval=jnp.log(aspect[0]),
+                             maxval=jnp.log(aspect[1]))
+  r = jnp.exp(log_r)
+  h = jnp.round(jnp.sqrt(target * r)).astype(jnp.int32)
+  w = jnp.round(jnp.sqrt(target / r)).astype(jnp.int32)
+  valid = (h < height) & (w < width) & (h > 0) & (w > 0)
+  first = jnp.argmax(valid, axis=-1)
+  found = jnp.any(valid, axis=-1)
+  pick = lambda a: jnp.take_along_axis(a, first[..., None], axis=-1)[..., 0]
+  h, w = jnp.where(found, pick(h), 0), jnp.where(found, pick(w), 0)
+  # Uniform integer in [0, size - side] via a float draw, so one key serves any range.
+  y1 = jnp.floor(jax.random.uniform(k_y, shape) * (height - h + 1)).astype(jnp.int32)
+  x1 = jnp.floor(jax.random.uniform(k_x, shape) * (width - w + 1)).astype(jnp.int32)
+  y1, x1 = jnp.minimum(y1, height - h), jnp.minimum(x1, width - w)
+  return Box(y1, y1 + h, x1, x1 + w), found
