@@ -1,0 +1,66 @@
+"""Base configuration: every field the trainer reads, with CIFAR-10 ResNet-18 defaults.
+
+Other configs call `get_config()` here and change only what differs, so that a run is
+described by a short diff against this file. Override any field on the command line:
+  python -m experiments.train --config experiments/configs/default.py \
+      --workdir runs/x --config.num_epochs=2 --config.mix=cutmix
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+
+  # Data (experiments/input_pipeline.py).
+  config.dataset = "cifar10_jpeg"
+  config.data_dir = None        # None: the input pipeline's default cache.
+  config.augment = True         # random crop + flip in train_batches.
+  config.batch_size = 128       # global, over all processes and devices.
+  config.eval_batch_size = 500
+
+  # Model (experiments/models.py).
+  config.model = "resnet18"
+  config.model_kwargs = ml_collections.ConfigDict()  # e.g. width=8 (constructor kwargs)
+  config.half_precision = False  # bf16 activations, f32 params and logits.
+
+  # Regularization applied inside the train step (jaxmix).
+  #   none | cutout | mixup | cutmix | mix (timm policy: mixup or cutmix per batch).
+  config.mix = "none"
+  config.mixup_alpha = 1.0
+  config.cutmix_alpha = 1.0
+  config.mix_prob = 1.0          # probability of mixing a batch / pair / element.
+  config.switch_prob = 0.5       # mix: probability of CutMix instead of Mixup.
+  config.mix_mode = "batch"      # batch | pair | elem (one λ per batch / pair / image).
+  config.mix_partner = "flip"    # flip | roll | permute.
+  config.correct_lam = True      # λ from the clipped box area (CutMix paper).
+  config.mix_num_shards = -1     # -1: jax.device_count() (partners stay on-device).
+  config.cutout_size = 16
+  config.label_smoothing = 0.0
+
+  # Optimization: SGD + Nesterov, L2 weight decay on conv/dense kernels only.
+  config.optimizer = "sgd"
+  config.learning_rate = 0.1
+  config.momentum = 0.9
+  config.nesterov = True
+  config.weight_decay = 5e-4
+  config.schedule = "cosine"     # cosine (with linear warmup) | multistep.
+  config.warmup_epochs = 0.0
+  config.lr_boundaries_epochs = (100, 150)   # multistep only.
+  config.lr_decay_factor = 0.1               # multistep only.
+  config.num_epochs = 200
+  config.num_train_steps = -1    # > 0 overrides num_epochs (handy for tests/benchmarks).
+
+  # Loop.
+  config.seed = 0
+  config.log_every_steps = 50
+  config.eval_every_epochs = 1
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  config.save_eval_logits = True  # final eval logits/labels to workdir/eval_logits.npz.
+  config.progress_bar = True
+  config.distributed = False      # call jax.distributed.initialize() (multi-host).
+  # Test hook: multiply the learning rate by this from this step on (NaN tests).
+  config.debug_lr_spike = 1.0
+  config.debug_lr_spike_step = -1
+  return config

@@ -1,0 +1,22 @@
+"""CPU quickstart: small ResNet on the embedded shapes dataset (a few minutes on 2 cores).
+
+Used twice by `python -m experiments.quickstart` (mix=none and mix=cutmix).
+"""
+
+from experiments.configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.dataset = "shapes"
+  config.model = "resnet_small"
+  config.batch_size = 128
+  config.eval_batch_size = 500
+  config.mix = "cutmix"
+  config.learning_rate = 0.1
+  config.weight_decay = 5e-4
+  config.warmup_epochs = 1.0
+  config.num_epochs = 8
+  config.log_every_steps = 20
+  config.checkpoint_every_steps = 500
+  return config
