@@ -17,8 +17,8 @@ def is_concrete(x: Any) -> bool:
 
 
 def concrete_value(x: Any):
-  """The NumPy value of `x` if it is known now, else None."""
-  if x is None or not is_concrete(x):
+  """The NumPy value of `x` if it is a number or array known now, else None."""
+  if not isinstance(x, (int, float, np.ndarray, np.generic, jax.Array)) or not is_concrete(x):
     return None
   return np.asarray(x)
 

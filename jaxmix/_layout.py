@@ -1,0 +1,39 @@
+"""Broadcasting per-sample values and H×W masks against NHWC / NCHW images."""
+
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+
+
+def image_size(images: jax.Array, data_format: str) -> tuple[int, int]:
+  axis_h, axis_w = _checks.spatial_axes(data_format, images.ndim)
+  return images.shape[axis_h], images.shape[axis_w]
+
+
+def expand_mask(mask: jax.Array, data_format: str) -> jax.Array:
+  """[..., H, W] mask → broadcastable against images in `data_format`."""
+  return mask[..., None] if data_format == "NHWC" else mask[..., None, :, :]
+
+
+def expand_per_sample(values: jax.Array, ndim: int) -> jax.Array:
+  """Scalar or [B] values → broadcastable against rank-`ndim` images."""
+  values = jnp.asarray(values)
+  return values.reshape(values.shape + (1,) * (ndim - values.ndim))
+
+
+def expand_fill(fill, dtype, data_format: str, channels: int) -> jax.Array:
+  """Scalar or per-channel fill → array of `dtype` broadcastable against images."""
+  fill = jnp.asarray(fill)
+  if fill.ndim > 1 or (fill.ndim == 1 and fill.shape[0] != channels):
+    raise ValueError(f"fill must be a scalar or have {channels} values (one per channel), "
+                     f"got shape {fill.shape}")
+  value = _checks.concrete_value(fill)
+  if value is not None and jnp.issubdtype(dtype, jnp.integer):
+    info = jnp.iinfo(dtype)
+    if value.min() < info.min or value.max() > info.max:
+      raise ValueError(f"fill {value.tolist()} is out of range for images of dtype {dtype}")
+  fill = fill.astype(dtype)
+  if fill.ndim == 1 and data_format == "NCHW":
+    fill = fill[:, None, None]
+  return fill

@@ -1,0 +1,90 @@
+"""Cutout (DeVries & Taylor 2017) and random erasing (Zhong et al. 2017): remove a box."""
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+from jaxmix import _layout
+from jaxmix import boxes
+from jaxmix import modes
+
+
+def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHWC") -> jax.Array:
+  """Sets the pixels inside `box` to `fill` (scalar or per channel), dtype kept."""
+  height, width = _layout.image_size(images, data_format)
+  channels = images.shape[-1] if data_format == "NHWC" else images.shape[-3]
+  fill = _layout.expand_fill(fill, images.dtype, data_format, channels)
+  mask = _layout.expand_mask(boxes.box_mask(box, height, width), data_format)
+  return jnp.where(mask, fill, images)
+
+
+def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str = "elem",
+           data_format: str = "NHWC") -> jax.Array:
+  """Cutout: fills a square centred uniformly over the image, clipped at the borders.
+
+  Equivalent to the official Cutout code (uoguelph-mlrg/Cutout) given the same
+  centre: rows clip(cy − size//2, 0, H) .. clip(cy + size//2, 0, H), same for
+  columns (so an odd `size` erases a square of side size − 1, as there).
+  Labels are untouched, so only images are returned.
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW), any integer or float dtype (kept).
+    size: side length > 0 (static int).
+    fill: scalar or per-channel value (0 on normalized images is the mean).
+    mode: "elem" (one square per image, as the paper) or "batch" (one for all).
+    data_format: "NHWC" or "NCHW".
+
+  Returns:
+    Array like `images`.
+  """
+  _checks.check_images(images)
+  if not isinstance(size, int) or size <= 0:
+    raise ValueError(f"size must be a positive int, got {size!r}")
+  if mode not in ("batch", "elem"):
+    raise ValueError(f"mode must be one of ['batch', 'elem'], got {mode!r}")
+  height, width = _layout.image_size(images, data_format)
+
+  def draw(k):
+    cy, cx = boxes.sample_centre(k, height, width)
+    return boxes.cutout_box(cy, cx, size, height, width)
+
+  box = modes.draw_params(key, draw, mode, images.shape[0])
+  return erase_box(images, box, fill, data_format)
+
+
+def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,
+                   area: tuple[float, float] = (0.02, 1 / 3),
+                   aspect: tuple[float, float] = (0.3, 1 / 0.3), fill=0,
+                   attempts: int = 10, data_format: str = "NHWC") -> jax.Array:
+  """Random erasing: with probability `prob`, fills a random rectangle per image.
+
+  The rectangle covers a fraction of the image uniform in `area`, with aspect
+  ratio (h / w) log-uniform in `aspect`; see `boxes.sample_erasing_box`. Where no
+  attempt fits the image is left as is.
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW).
+    prob: probability in [0, 1] per image (float or traced scalar).
+    area, aspect, attempts: rectangle sampling ranges.
+    fill: scalar or per-channel value.
+    data_format: "NHWC" or "NCHW".
+
+  Returns:
+    Array like `images`.
+  """
+  _checks.check_images(images)
+  _checks.check_probability("prob", prob)
+  height, width = _layout.image_size(images, data_format)
+
+  def draw(k):
+    k_apply, k_box = jax.random.split(k)
+    box, found = boxes.sample_erasing_box(k_box, height, width, area=area,
+                                          aspect=aspect, attempts=attempts)
+    apply = found & (jax.random.uniform(k_apply) < prob)
+    return boxes.Box(*(jnp.where(apply, c, 0) for c in box))
+
+  box = modes.draw_params(key, draw, "elem", images.shape[0])
+  return erase_box(images, box, fill, data_format)

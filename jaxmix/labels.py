@@ -1,0 +1,102 @@
+"""Label rows: one-hot with timm's label smoothing, soft rows, and their mixing."""
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+from jaxmix import _checks
+
+
+def one_hot(labels: jax.Array, num_classes: int, *, smoothing=0.0) -> jax.Array:
+  """Integer ids to float32 rows with label smoothing (timm's `one_hot` targets).
+
+  off value = s / K, on value = 1 − s + s / K, so every row sums to 1.
+  Ids outside [0, K) raise `ValueError` when the labels are concrete; inside
+  `jax.jit` they cannot raise, so their rows are NaN (a loud failure that the
+  loss propagates) — use `check_label_ids` under `checkify` for an error.
+
+  Args:
+    labels: integer array [B].
+    num_classes: K.
+    smoothing: s in [0, 1] (float or traced scalar).
+
+  Returns:
+    float32 array [B, K].
+  """
+  if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+    raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+  _checks.check_probability("label_smoothing", smoothing)
+  labels = jnp.asarray(labels)
+  if not jnp.issubdtype(labels.dtype, jnp.integer):
+    raise ValueError(f"labels must be integer ids here, got dtype {labels.dtype}")
+  concrete = _checks.concrete_value(labels)
+  if concrete is not None and concrete.size and (concrete.min() < 0 or concrete.max() >= num_classes):
+    bad = concrete[(concrete < 0) | (concrete >= num_classes)]
+    raise ValueError(
+        f"labels must be in [0, {num_classes}), got out-of-range ids {bad[:8].tolist()}")
+  smoothing = jnp.asarray(smoothing, jnp.float32)
+  off = smoothing / num_classes
+  on = 1.0 - smoothing + off
+  hot = labels[..., None] == jnp.arange(num_classes, dtype=labels.dtype)
+  rows = jnp.where(hot, on, off)
+  valid = (labels >= 0) & (labels < num_classes)
+  return jnp.where(valid[..., None], rows, jnp.nan)
+
+
+def label_rows(labels: jax.Array, num_classes: Optional[int] = None, *,
+               smoothing=0.0) -> jax.Array:
+  """Integer ids or soft rows to float32 rows that sum to 1, smoothed.
+
+  Args:
+    labels: integer ids [B] (needs `num_classes`) or float rows [B, K]
+      (one-hot or soft; smoothed as y·(1 − s) + s / K, the same as `one_hot` on
+      one-hot rows).
+    num_classes: K; required for ids, checked against rows if given.
+    smoothing: s in [0, 1].
+
+  Returns:
+    float32 [B, K].
+  """
+  labels = jnp.asarray(labels)
+  if jnp.issubdtype(labels.dtype, jnp.integer):
+    if labels.ndim != 1:
+      raise ValueError(f"integer labels must have rank 1 [batch], got shape {labels.shape}")
+    if num_classes is None:
+      raise ValueError("num_classes is required when labels are integer ids")
+    return one_hot(labels, num_classes, smoothing=smoothing)
+  if not jnp.issubdtype(labels.dtype, jnp.floating):
+    raise ValueError(f"labels must be integer ids or float rows, got dtype {labels.dtype}")
+  if labels.ndim != 2:
+    raise ValueError(f"label rows must have rank 2 [batch, classes], got shape {labels.shape}")
+  if num_classes is not None and labels.shape[1] != num_classes:
+    raise ValueError(
+        f"label rows have {labels.shape[1]} classes but num_classes={num_classes}")
+  _checks.check_probability("label_smoothing", smoothing)
+  smoothing = jnp.asarray(smoothing, jnp.float32)
+  rows = labels.astype(jnp.float32)
+  return rows * (1.0 - smoothing) + smoothing / labels.shape[1]
+
+
+def mix_labels(lam: jax.Array, rows: jax.Array, partner_rows: jax.Array) -> jax.Array:
+  """λ·y + (1 − λ)·y_partner, with λ a scalar or one per row."""
+  lam = jnp.asarray(lam, jnp.float32)
+  lam = lam.reshape(lam.shape + (1,) * (rows.ndim - lam.ndim))
+  return lam * rows + (1.0 - lam) * partner_rows
+
+
+def check_label_ids(labels: jax.Array, num_classes: int) -> None:
+  """Asserts ids are in [0, K) under `jax.experimental.checkify` (works inside jit).
+
+  Example:
+    def step(key, x, y):
+      jaxmix.check_label_ids(y, 10)
+      return jaxmix.mix(key, x, y, config)
+    err, out = checkify.checkify(jax.jit(step))(key, x, y)
+    err.throw()   # raises if an id was out of range
+  """
+  labels = jnp.asarray(labels)
+  checkify.check(jnp.all((labels >= 0) & (labels < num_classes)),
+                 f"labels must be in [0, {num_classes})")

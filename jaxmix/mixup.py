@@ -1,0 +1,70 @@
+"""Mixup (Zhang et al. 2018): blend two whole images and their labels."""
+
+from typing import Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+from jaxmix import _layout
+from jaxmix import boxes
+from jaxmix import labels as labels_lib
+from jaxmix import modes
+from jaxmix import partners
+
+
+def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.Array:
+  """λ·x + (1 − λ)·x_partner in float32, returned in the images' dtype.
+
+  Floating images are computed in float32 and cast back (bfloat16 / float16
+  round once). Integer images are computed in float32, rounded half to even and
+  clipped to the dtype's range, as timm's `FastCollateMixup` does for uint8.
+
+  Args:
+    images, partner_images: same shape and dtype.
+    lam: scalar or one per image ([B]).
+  """
+  lam = _layout.expand_per_sample(jnp.asarray(lam, jnp.float32), images.ndim)
+  mixed = (images.astype(jnp.float32) * lam
+           + partner_images.astype(jnp.float32) * (1.0 - lam))
+  if jnp.issubdtype(images.dtype, jnp.integer):
+    info = jnp.iinfo(images.dtype)
+    mixed = jnp.clip(jnp.round(mixed), info.min, info.max)
+  return mixed.astype(images.dtype)
+
+
+def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+          mode: str = "batch", partner: str = "flip", num_classes: Optional[int] = None,
+          label_smoothing=0.0, num_shards: int = 1, data_format: str = "NHWC"
+          ) -> tuple[jax.Array, jax.Array]:
+  """Mixup: λ·x + (1 − λ)·x_partner and λ·y + (1 − λ)·y_partner, λ ~ Beta(α, α).
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW); integer images are blended in float32 and
+      rounded back (see `blend`).
+    labels: integer ids [B] (with `num_classes`) or float rows [B, K].
+    alpha: α > 0.
+    mode: "batch", "pair" or "elem".
+    partner: "flip", "roll" or "permute".
+    num_classes, label_smoothing, num_shards, data_format: as in `jaxmix.cutmix`.
+
+  Returns:
+    (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1.
+  """
+  _checks.check_images(images)
+  _checks.check_positive("alpha", alpha)
+  _checks.check_choice("mode", mode, _checks.MODES)
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  modes.check_pair_partner(mode, partner)
+  rows = labels_lib.label_rows(labels, num_classes, smoothing=label_smoothing)
+  if rows.shape[0] != images.shape[0]:
+    raise ValueError(f"images and labels must have the same batch size, got "
+                     f"{images.shape[0]} and {rows.shape[0]}")
+  key_partner, key_params = jax.random.split(key)
+  lam = modes.draw_params(key_params, lambda k: boxes.sample_lam(k, alpha), mode,
+                          images.shape[0], num_shards)
+  partner_images = partners.gather_partners(images, key_partner, partner, num_shards)
+  partner_rows = partners.gather_partners(rows, key_partner, partner, num_shards)
+  return blend(images, partner_images, lam), labels_lib.mix_labels(lam, rows, partner_rows)

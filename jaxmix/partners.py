@@ -1,0 +1,75 @@
+"""Who mixes with whom: flip (timm), roll (torchvision, big_vision), permute (official CutMix).
+
+With `num_shards = S > 1` the batch is seen as S contiguous groups of B / S (one
+per device when the batch is sharded over S devices) and every partner is chosen
+inside its own group. Partners are then gathered with a reshape to
+`[S, B / S, ...]` and an op along the second axis, which XLA partitions without
+any cross-device communication.
+"""
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+
+
+def _check(batch_size: int, partner: str, num_shards: int) -> int:
+  _checks.check_choice("partner", partner, _checks.PARTNERS)
+  if not isinstance(num_shards, int) or num_shards < 1:
+    raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
+  if batch_size % num_shards:
+    raise ValueError(
+        f"batch size {batch_size} must be divisible by num_shards={num_shards}")
+  return batch_size // num_shards
+
+
+def _local_permutations(key: chex.PRNGKey, num_shards: int, local: int) -> jax.Array:
+  keys = jax.random.split(key, num_shards)
+  return jax.vmap(lambda k: jax.random.permutation(k, local))(keys).astype(jnp.int32)
+
+
+def partner_index(key: chex.PRNGKey, batch_size: int, partner: str = "flip",
+                  num_shards: int = 1) -> jax.Array:
+  """Index of each sample's partner in the batch.
+
+  Args:
+    key: PRNG key (used by "permute" only).
+    batch_size: B.
+    partner: "flip" (i ↔ B−1−i, timm), "roll" (i takes i−1, torchvision's
+      `roll(1, 0)`), or "permute" (a uniform random permutation, official CutMix).
+    num_shards: choose partners within each of this many contiguous groups.
+
+  Returns:
+    int32 array [B]; `x[partner_index(...)]` equals `gather_partners(x, ...)`.
+  """
+  local = _check(batch_size, partner, num_shards)
+  offsets = (jnp.arange(num_shards, dtype=jnp.int32) * local)[:, None]
+  positions = jnp.arange(local, dtype=jnp.int32)[None, :]
+  if partner == "flip":
+    idx = local - 1 - positions
+  elif partner == "roll":
+    idx = (positions - 1) % local
+  else:
+    idx = _local_permutations(key, num_shards, local)
+  return jnp.broadcast_to(idx + offsets, (num_shards, local)).reshape(batch_size)
+
+
+def gather_partners(x: jax.Array, key: chex.PRNGKey, partner: str = "flip",
+                    num_shards: int = 1) -> jax.Array:
+  """Returns each sample's partner: `x[partner_index(key, len(x), partner, num_shards)]`.
+
+  Call it with the same key for images and labels so both get the same pairing.
+  """
+  batch_size = x.shape[0]
+  local = _check(batch_size, partner, num_shards)
+  grouped = x.reshape((num_shards, local) + x.shape[1:])
+  if partner == "flip":
+    out = jnp.flip(grouped, axis=1)
+  elif partner == "roll":
+    out = jnp.roll(grouped, 1, axis=1)
+  else:
+    perm = _local_permutations(key, num_shards, local)
+    perm = perm.reshape(perm.shape + (1,) * (x.ndim - 1))
+    out = jnp.take_along_axis(grouped, perm, axis=1)
+  return out.reshape(x.shape)

@@ -1,0 +1,158 @@
+"""The timm-equivalent mixing policy: `MixConfig` + `mix(key, images, labels, config)`.
+
+Mirrors `timm.data.Mixup`: with probability `prob` a batch (or sample) is mixed;
+when both α are positive, CutMix is chosen with probability `switch_prob`,
+otherwise Mixup; an α of 0 switches that op off; `cutmix_minmax` replaces the
+Beta-λ box by timm's min/max box (and forces CutMix on, as timm sets α = 1).
+"""
+
+import dataclasses
+from typing import Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from jaxmix import _checks
+from jaxmix import _layout
+from jaxmix import boxes
+from jaxmix import labels as labels_lib
+from jaxmix import modes
+from jaxmix import partners
+from jaxmix.cutmix import paste_box
+from jaxmix.mixup import blend
+
+
+@dataclasses.dataclass(frozen=True)
+class MixConfig:
+  """Settings of the mixing policy (timm's `Mixup` arguments, plus partners and shards).
+
+  It is a pytree: the numeric settings (`mixup_alpha`, `cutmix_alpha`,
+  `cutmix_minmax`, `prob`, `switch_prob`, `label_smoothing`) are leaves, so a
+  jitted step that takes the config as an argument does not retrace when they
+  change; the rest are static and choose code paths. Concrete values are
+  validated on construction; inside `jit` the values are those of a config that
+  was validated when it was built.
+  """
+  mixup_alpha: float = 0.8
+  cutmix_alpha: float = 1.0
+  cutmix_minmax: Optional[tuple[float, float]] = None
+  prob: float = 1.0
+  switch_prob: float = 0.5
+  label_smoothing: float = 0.1
+  num_classes: int = 1000
+  mode: str = "batch"
+  partner: str = "flip"
+  correct_lam: bool = True
+  num_shards: int = 1
+  data_format: str = "NHWC"
+
+  def __post_init__(self):
+    _checks.check_non_negative("mixup_alpha", self.mixup_alpha)
+    _checks.check_non_negative("cutmix_alpha", self.cutmix_alpha)
+    _checks.check_minmax(self.cutmix_minmax)
+    _checks.check_probability("prob", self.prob)
+    _checks.check_probability("switch_prob", self.switch_prob)
+    _checks.check_probability("label_smoothing", self.label_smoothing)
+    _checks.check_choice("mode", self.mode, _checks.MODES)
+    _checks.check_choice("partner", self.partner, _checks.PARTNERS)
+    _checks.check_choice("data_format", self.data_format, _checks.DATA_FORMATS)
+    modes.check_pair_partner(self.mode, self.partner)
+    if not isinstance(self.num_classes, int) or self.num_classes < 1:
+      raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
+    if not isinstance(self.num_shards, int) or self.num_shards < 1:
+      raise ValueError(f"num_shards must be a positive int, got {self.num_shards!r}")
+    if self.cutmix_minmax is not None:
+      object.__setattr__(self, "cutmix_minmax", tuple(self.cutmix_minmax))
+    alphas = [_checks.concrete_value(a) for a in (self.mixup_alpha, self.cutmix_alpha)]
+    if (self.cutmix_minmax is None and all(a is not None for a in alphas)
+        and not any(float(a) > 0 for a in alphas)):
+      raise ValueError("at least one of mixup_alpha and cutmix_alpha must be > 0 "
+                       f"(or cutmix_minmax set), got {alphas[0]} and {alphas[1]}")
+
+
+jax.tree_util.register_dataclass(
+    MixConfig,
+    data_fields=["mixup_alpha", "cutmix_alpha", "cutmix_minmax", "prob", "switch_prob",
+                 "label_smoothing"],
+    meta_fields=["num_classes", "mode", "partner", "correct_lam", "num_shards",
+                 "data_format"])
+
+
+def _sampler(config: MixConfig, height: int, width: int):
+  """One sample's (or one batch's) draw of timm's `_params_per_elem` / `_params_per_batch`."""
+  mixup_alpha = jnp.asarray(config.mixup_alpha, jnp.float32)
+  cutmix_alpha = jnp.asarray(config.cutmix_alpha, jnp.float32)
+  mixup_on = mixup_alpha > 0
+  cutmix_on = (cutmix_alpha > 0) | (config.cutmix_minmax is not None)
+
+  def draw(key):
+    k_apply, k_switch, k_mixup, k_cutmix, k_box = jax.random.split(key, 5)
+    # An α of 0 switches the op off; sample with α = 1 there so no NaN is drawn.
+    lam_mixup = boxes.sample_lam(k_mixup, jnp.where(mixup_on, mixup_alpha, 1.0))
+    lam_cutmix = boxes.sample_lam(k_cutmix, jnp.where(cutmix_alpha > 0, cutmix_alpha, 1.0))
+    use_cutmix = jnp.where(mixup_on & cutmix_on,
+                           jax.random.uniform(k_switch) < config.switch_prob, cutmix_on)
+    lam = jnp.where(use_cutmix, lam_cutmix, lam_mixup)
+    # timm skips mixing when λ == 1 (not drawn to be applied, or Beta returned 1).
+    apply = (jax.random.uniform(k_apply) < config.prob) & (lam != 1.0)
+    lam = jnp.where(apply, lam, 1.0)
+    if config.cutmix_minmax is None:
+      box = boxes.sample_box(k_box, lam, height, width)
+    else:
+      box = boxes.sample_box_minmax(k_box, config.cutmix_minmax, height, width)
+    box = boxes.Box(*(jnp.where(apply & use_cutmix, c, 0) for c in box))
+    if config.correct_lam or config.cutmix_minmax is not None:
+      label_lam = jnp.where(use_cutmix, boxes.corrected_lam(box, height, width), lam)
+    else:
+      label_lam = lam
+    return {"lam": lam, "use_cutmix": use_cutmix, "box": box, "label_lam": label_lam}
+
+  return draw
+
+
+def sample_mix_params(key: chex.PRNGKey, config: MixConfig, batch_size: int,
+                      height: int, width: int) -> dict:
+  """The draws `mix` uses: λ, CutMix-or-Mixup, box and label λ (scalars or [B]).
+
+  `mix(key, ...)` draws these from the second key of `jax.random.split(key)`.
+  """
+  return modes.draw_params(key, _sampler(config, height, width), config.mode, batch_size,
+                           config.num_shards)
+
+
+def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
+        config: MixConfig) -> tuple[jax.Array, jax.Array]:
+  """Applies the timm-equivalent Mixup / CutMix policy to a batch.
+
+  Equivalent to `timm.data.Mixup(...)(x, target)` with the same settings, given
+  the same draws, for `partner="flip"` (timm's only pairing); labels become
+  timm's `mixup_target`: smoothed one-hot rows, λ·y + (1 − λ)·y_flip.
+
+  Args:
+    key: PRNG key (e.g. `jax.random.fold_in(base_key, step)` in a train step).
+    images: [B, H, W, C] (or NCHW per `config.data_format`), dtype kept.
+    labels: integer ids [B] or float rows [B, K] with K = `config.num_classes`.
+    config: a `MixConfig`.
+
+  Returns:
+    (mixed_images, label_rows): float32 rows [B, K] summing to 1.
+  """
+  if not isinstance(config, MixConfig):
+    raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
+  _checks.check_images(images)
+  rows = labels_lib.label_rows(labels, config.num_classes, smoothing=config.label_smoothing)
+  if rows.shape[0] != images.shape[0]:
+    raise ValueError(f"images and labels must have the same batch size, got "
+                     f"{images.shape[0]} and {rows.shape[0]}")
+  height, width = _layout.image_size(images, config.data_format)
+  key_partner, key_params = jax.random.split(key)
+  params = sample_mix_params(key_params, config, images.shape[0], height, width)
+  partner_images = partners.gather_partners(images, key_partner, config.partner,
+                                            config.num_shards)
+  partner_rows = partners.gather_partners(rows, key_partner, config.partner, config.num_shards)
+  pasted = paste_box(images, partner_images, params["box"], config.data_format)
+  blended = blend(images, partner_images, params["lam"])
+  use_cutmix = _layout.expand_per_sample(params["use_cutmix"], images.ndim)
+  mixed = jnp.where(use_cutmix, pasted, blended)
+  return mixed, labels_lib.mix_labels(params["label_lam"], rows, partner_rows)
