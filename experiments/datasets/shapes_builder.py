@@ -20,6 +20,7 @@ class JaxmixShapes(_base.ArraysBuilder):
   VERSION = tfds.core.Version("1.0.0")
   CLASS_NAMES = shapes.CLASS_NAMES
   SEED = shapes.DEFAULT_SEED
+  SPLITS = shapes.SPLITS
 
   def _feature_shapes(self):
     s = shapes.IMAGE_SIZE
@@ -28,4 +29,4 @@ class JaxmixShapes(_base.ArraysBuilder):
 
   def _split_arrays(self):
     return {split: shapes.generate(n, seed=self.SEED, split=split)
-            for split, n in shapes.SPLITS.items()}
+            for split, n in self.SPLITS.items()}

@@ -1,0 +1,57 @@
+r"""Prepares a dataset into TFDS array_record format under a data_dir, without TensorFlow.
+
+  python -m experiments.prepare_data --dataset shapes
+  python -m experiments.prepare_data --dataset cifar10_jpeg --data_dir ~/tensorflow_datasets \
+      [--source ../shared/data/cifar10-jpeg.tar.gz]
+  python -m experiments.prepare_data --dataset fashion_mnist_idx [--source ../shared/data/fashion-mnist]
+  python -m experiments.prepare_data --dataset image_folder --name my_data --source DIR_OR_TAR
+
+`image_folder` reads any split/class/image layout (a folder or .tar[.gz]); the result is read back
+with `tfds.builder_from_directory(DATA_DIR/my_data/1.0.0).as_data_source()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from experiments import input_pipeline
+
+CHOICES = input_pipeline._LOCAL + ("image_folder",)  # pylint: disable=protected-access
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split("\n")[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+  parser.add_argument("--dataset", required=True, choices=CHOICES)
+  parser.add_argument("--data_dir", default=None,
+                      help="default: $JAXMIX_DATA_DIR, else ~/tensorflow_datasets")
+  parser.add_argument("--source", default=None,
+                      help="archive or folder to prepare from (default: in ../shared/data or "
+                           "$JAXMIX_SHARED_DATA)")
+  parser.add_argument("--name", default=None, help="dataset name for --dataset image_folder")
+  parser.add_argument("--grayscale", action="store_true", help="image_folder: store 1 channel")
+  args = parser.parse_args(argv)
+  logging.getLogger("absl").setLevel(logging.ERROR)
+  data_dir = input_pipeline.default_data_dir(args.data_dir)
+  start = time.perf_counter()
+  if args.dataset == "image_folder":
+    if not args.name or not args.source:
+      parser.error("--dataset image_folder needs --name and --source")
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from experiments import datasets  # pylint: disable=g-import-not-at-top
+    tfds.disable_progress_bar()
+    builder = datasets.prepare(datasets.image_folder_builder(
+        args.name, args.source, data_dir=data_dir, mode="L" if args.grayscale else "RGB"))
+    splits = {k: v.num_examples for k, v in builder.info.splits.items()}
+    print(f"{args.name}: {splits} in {builder.data_dir} ({time.perf_counter() - start:.1f} s)")
+    return
+  input_pipeline.prepare(args.dataset, data_dir, source=args.source)
+  info = input_pipeline.get_info(args.dataset, data_dir)
+  print(f"{info}\nprepared in {data_dir} ({time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+  main()
