@@ -10,6 +10,8 @@ uint8 `Tensor` features, and are read back with `builder.as_data_source()`.
 from __future__ import annotations
 
 import abc
+import fcntl
+import pathlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -66,9 +68,24 @@ class ArraysBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.DatasetBuilder:
-  """Prepares `builder` (array_record, no download, no TensorFlow) unless already prepared."""
-  if not builder.is_prepared():
-    builder.download_and_prepare(
-        file_format=FILE_FORMAT,
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  """Prepares `builder` (array_record, no download, no TensorFlow) unless already prepared.
+
+  Safe when several processes on one machine prepare the same dataset at once: they take turns
+  on a lock file, and all but the first find it prepared.
+  """
+  if builder.is_prepared():
+    return builder
+  data_dir = pathlib.Path(builder.data_dir_root)
+  data_dir.mkdir(parents=True, exist_ok=True)
+  with open(data_dir / f".{builder.name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      if builder.is_prepared():
+        # Prepared by another process while this one waited: `builder.info` predates the data.
+        return tfds.builder_from_directory(builder.data_dir)
+      builder.download_and_prepare(
+          file_format=FILE_FORMAT,
+          download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
   return builder

@@ -119,9 +119,10 @@ def generate(num_examples: int, seed: int = DEFAULT_SEED, split: str = "train",
   # Object: a random colour with some shading across the object, far enough from the local
   # background that it stays visible, but with no relation to the class.
   colour = rng.uniform(0, 255, size=(n, 1, 1, 3)).astype(np.float32)
-  bg_mean = background.mean(axis=(1, 2), keepdims=True)
-  too_close = np.abs(colour - bg_mean).sum(-1, keepdims=True) < 120
-  colour = np.where(too_close, 255.0 - bg_mean, colour)
+  weights = masks[..., None] / masks.sum(axis=(1, 2))[:, None, None, None]
+  bg_under = (background * weights).sum(axis=(1, 2), keepdims=True)
+  too_close = np.abs(colour - bg_under).sum(-1, keepdims=True) < 120
+  colour = np.where(too_close, np.where(bg_under < 128, bg_under + 100, bg_under - 100), colour)
   shade = rng.uniform(-30, 30, size=(n, 1, 1, 3)).astype(np.float32) * (dy[..., None] / s)
   foreground = colour + shade
   image = np.where(masks[..., None], foreground, background)

@@ -17,7 +17,11 @@ class JaxmixShapes(_base.ArraysBuilder):
   exclusive), object_mask uint8 [32, 32].
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "Object colour contrasts with the background under the object.",
+  }
   CLASS_NAMES = shapes.CLASS_NAMES
   SEED = shapes.DEFAULT_SEED
   SPLITS = shapes.SPLITS
