@@ -5,7 +5,8 @@ Models:
                    channels (about 0.08M params): CPU runs and tests.
   resnet18         CIFAR ResNet-18 (3x3 stem, no max-pool), as in the CutMix and
                    Mixup CIFAR tables (kuangliu/pytorch-cifar layout).
-  preact_resnet18  Pre-activation ResNet-18 (He et al. 2016b), the Mixup paper's model.
+  preact_resnet18  Pre-activation ResNet-18 (He et al. 2016b), the Mixup paper's model, with
+                   the paper's final BN-ReLU before pooling (kuangliu's version omits it).
   wrn28_10         WideResNet-28-10 (Zagoruyko & Komodakis 2016), no dropout.
   resnet50         ImageNet ResNet-50 v1.5 (stride on the 3x3 conv), torchvision layout.
 
@@ -193,7 +194,7 @@ def preact_resnet18(num_classes, *, rngs, dtype=jnp.float32, width=64):
 
 
 def wide_resnet(num_classes, *, rngs, dtype=jnp.float32, depth=28,
-                widen_factor=10):
+                widen_factor=10):  # Tests use depth=10, widen_factor=1.
   """WideResNet-depth-k: pre-activation blocks, (depth - 4) / 6 per stage, 16k/32k/64k channels."""
   if (depth - 4) % 6:
     raise ValueError(f"depth must be 6n + 4, got {depth}")
@@ -203,8 +204,9 @@ def wide_resnet(num_classes, *, rngs, dtype=jnp.float32, depth=28,
                 rngs=rngs, stem_width=16, dtype=dtype)
 
 
-def resnet50(num_classes, *, rngs, dtype=jnp.float32, width=64):
-  return ResNet(Bottleneck, [3, 4, 6, 3], [width, 2 * width, 4 * width, 8 * width],
+def resnet50(num_classes, *, rngs, dtype=jnp.float32, width=64,
+             stage_sizes=(3, 4, 6, 3)):  # Tests use width=8, stage_sizes=(1, 1, 1, 1).
+  return ResNet(Bottleneck, list(stage_sizes), [width, 2 * width, 4 * width, 8 * width],
                 num_classes, rngs=rngs, stem="imagenet", stem_width=width,
                 dtype=dtype)
 

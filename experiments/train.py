@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -55,6 +56,10 @@ _NO_BAD_STEP = np.iinfo(np.int32).max
 class NonFiniteLossError(FloatingPointError):
   """The training loss became NaN or inf; no checkpoint was written after it."""
 
+  def __init__(self, message: str, step: int):
+    super().__init__(message)
+    self.step = step
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -76,6 +81,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.model not in models.MODELS:
     raise ValueError(f"Unknown model {config.model!r}; choose one of "
                      f"{sorted(models.MODELS)}")
+  from experiments import input_pipeline  # pylint: disable=g-import-not-at-top
+  if config.dataset not in input_pipeline.DATASETS:
+    raise ValueError(f"Unknown dataset {config.dataset!r}; choose one of "
+                     f"{list(input_pipeline.DATASETS)}")
 
 
 def make_mesh() -> Mesh:
@@ -146,7 +155,7 @@ def create_model_and_state(config, num_classes: int, image_shape, tx, key):
   train_graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   model.eval()
   eval_graphdef, _, _ = nnx.split(model, nnx.Param, nnx.BatchStat)
-  params, batch_stats = params.to_pure_dict(), batch_stats.to_pure_dict()
+  params, batch_stats = nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
                      batch_stats=batch_stats, opt_state=tx.init(params))
   return train_graphdef, eval_graphdef, state
@@ -195,7 +204,7 @@ def train_step(state: TrainState, acc: dict, batch: Mapping[str, jax.Array],
     model = nnx.merge(graphdef, params, state.batch_stats)
     logits = model(images)
     loss = optax.softmax_cross_entropy(logits, rows).mean()
-    batch_stats = nnx.state(model, nnx.BatchStat).to_pure_dict()
+    batch_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
     return loss, (logits, batch_stats)
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(
@@ -337,9 +346,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   from experiments import input_pipeline  # Owned by the data pipeline.
 
   validate_config(config)
-  if config.dataset not in input_pipeline.DATASETS:
-    raise ValueError(f"Unknown dataset {config.dataset!r}; choose one of "
-                     f"{list(input_pipeline.DATASETS)}")
   info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir)
   is_chief = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
@@ -428,7 +434,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           f"Training loss became non-finite at step {bad + 1} (learning rate "
           f"{float(schedule(bad)):.4g}). Stopping; no checkpoint was written after "
           f"that step (latest checkpoint: step {ckpt.latest_step()}). Lower "
-          f"config.learning_rate, enable warmup, or check the data.")
+          f"config.learning_rate, enable warmup, or check the data.", step=bad + 1)
 
   def save(state, acc):
     check_finite(acc)   # Blocks until every step so far has finished.
@@ -446,63 +452,77 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   window_start, window_steps = time.perf_counter(), 0
   images_per_sec = float("nan")
+  epoch_sums = {"loss": 0.0, "accuracy": 0.0, "steps": 0}
   train_summary: dict[str, float] = {}
   last_eval: dict[str, float] = {}
   best_accuracy = 0.0
   t0 = time.perf_counter()
   step = start_step
-  for step in range(start_step + 1, total_steps + 1):
-    batch = shard_batch(next(train_iter), data_sharding)
-    state, acc = p_train_step(state, acc, batch, mix_key)
-    window_steps += 1
-    if bar is not None:
-      bar.update(config.batch_size)
-    epoch_end = step % steps_per_epoch == 0 or step == total_steps
-    if step % config.log_every_steps == 0 or epoch_end:
-      host_acc = jax.device_get(acc)
-      check_finite(host_acc)
-      elapsed = time.perf_counter() - window_start
-      images_per_sec = window_steps * config.batch_size / max(elapsed, 1e-9)
-      n = max(int(host_acc["steps"]), 1)
-      train_summary = {"train_loss": float(host_acc["loss"]) / n,
-                       "train_accuracy": float(host_acc["accuracy"]) / n}
+  try:
+    for step in range(start_step + 1, total_steps + 1):
+      batch = shard_batch(next(train_iter), data_sharding)
+      state, acc = p_train_step(state, acc, batch, mix_key)
+      window_steps += 1
       if bar is not None:
-        bar.set_postfix(loss=f"{train_summary['train_loss']:.3f}",
-                        img_s=f"{images_per_sec:.0f}")
-      logging.info("step %d: loss %.4f, %.0f img/s", step,
-                   train_summary["train_loss"], images_per_sec)
+        bar.update(config.batch_size)
+      if config.debug_step_delay_s > 0:
+        time.sleep(config.debug_step_delay_s)
+      epoch_end = step % steps_per_epoch == 0 or step == total_steps
+      if step % config.log_every_steps == 0 or epoch_end:
+        host_acc = jax.device_get(acc)   # The only per-window host sync.
+        check_finite(host_acc)
+        acc = jax.device_put({**empty_accumulator(),
+                              "first_bad_step": acc["first_bad_step"]}, replicated)
+        images_per_sec = (window_steps * config.batch_size
+                          / max(time.perf_counter() - window_start, 1e-9))
+        n = max(int(host_acc["steps"]), 1)
+        for k in epoch_sums:
+          epoch_sums[k] += float(host_acc[k])
+        row = {"step": step, "loss": float(host_acc["loss"]) / n,
+               "accuracy": float(host_acc["accuracy"]) / n,
+               "learning_rate": float(schedule(step - 1)),
+               "images_per_sec": images_per_sec}
+        if is_chief:
+          with open(os.path.join(workdir, "train_log.jsonl"), "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if bar is not None:
+          bar.set_postfix(loss=f"{row['loss']:.3f}", img_s=f"{images_per_sec:.0f}")
+        window_start, window_steps = time.perf_counter(), 0
+      if step % config.checkpoint_every_steps == 0 or step == total_steps:
+        save(state, acc)
       if epoch_end:
-        acc = jax.device_put(
-            {**empty_accumulator(), "first_bad_step": acc["first_bad_step"]}, replicated)
-      window_start, window_steps = time.perf_counter(), 0
-    if step % config.checkpoint_every_steps == 0 or step == total_steps:
-      save(state, acc)
-    if epoch_end:
-      epoch = step / steps_per_epoch
-      final = step == total_steps
-      if final or (int(round(epoch)) % config.eval_every_epochs == 0):
-        if final and config.save_eval_logits:
-          last_eval, logits, labels = run_eval(state, collect_logits=True)
-          if is_chief:
-            np.savez(os.path.join(workdir, "eval_logits.npz"), logits=logits,
-                     labels=labels)
-        else:
-          last_eval = run_eval(state)
-        best_accuracy = max(best_accuracy, last_eval["accuracy"])
-        writer.write({"step": step, "epoch": epoch, **train_summary,
-                      "learning_rate": float(schedule(step - 1)),
-                      "images_per_sec": images_per_sec,
-                      **{f"eval_{k}": v for k, v in last_eval.items() if k != "count"}})
-    if preempt.requested and step < total_steps:
-      save(state, acc)
-      ckpt.wait()
-      raise SystemExit(f"SIGTERM: checkpointed step {step} in {workdir}; rerun the "
-                       "same command to resume.")
-  if bar is not None:
-    bar.close()
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
+        n = max(epoch_sums["steps"], 1)
+        train_summary = {"train_loss": epoch_sums["loss"] / n,
+                         "train_accuracy": epoch_sums["accuracy"] / n}
+        epoch_sums = {"loss": 0.0, "accuracy": 0.0, "steps": 0}
+        epoch = step / steps_per_epoch
+        final = step == total_steps
+        if final or (int(round(epoch)) % config.eval_every_epochs == 0):
+          if final and config.save_eval_logits:
+            last_eval, logits, labels = run_eval(state, collect_logits=True)
+            if is_chief:
+              np.savez(os.path.join(workdir, "eval_logits.npz"), logits=logits,
+                       labels=labels)
+          else:
+            last_eval = run_eval(state)
+          best_accuracy = max(best_accuracy, last_eval["accuracy"])
+          writer.write({"step": step, "epoch": epoch, **train_summary,
+                        "learning_rate": float(schedule(step - 1)),
+                        "images_per_sec": images_per_sec,
+                        **{f"eval_{k}": v for k, v in last_eval.items()
+                           if k != "count"}})
+      if preempt.requested and step < total_steps:
+        save(state, acc)
+        ckpt.wait()
+        raise SystemExit(f"SIGTERM: checkpointed step {step} in {workdir}; rerun the "
+                         "same command to resume.")
+  finally:
+    # Pending async saves finish even when training stops with an error.
+    if bar is not None:
+      bar.close()
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
   if not last_eval:   # Resumed at the end: nothing was trained or evaluated.
     last_eval = run_eval(state)
   summary = {"model": config.model, "dataset": config.dataset, "mix": config.mix,
@@ -545,18 +565,65 @@ def maybe_initialize_distributed(config) -> None:
     jax.distributed.initialize()
 
 
+def check_config_overrides(argv: list[str]) -> None:
+  """Fails fast, listing the valid fields, on `--config.<field>` overrides of unknown fields.
+
+  (config_flags itself only raises a bare AttributeError naming the key.)
+  """
+  import difflib
+  import importlib.util
+  path = None
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      path = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      path = argv[i + 1]
+  if path is None or not os.path.exists(path.split(":", 1)[0]):
+    return   # config_flags reports a missing or absent config file itself.
+  spec = importlib.util.spec_from_file_location("_config", path.split(":", 1)[0])
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    name = arg[len("--config."):].split("=", 1)[0]
+    node, parts = config, name.split(".")
+    for depth, part in enumerate(parts):
+      fields = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      if part not in fields:
+        where = ".".join(parts[:depth]) or "config"
+        close = difflib.get_close_matches(part, fields, n=3)
+        hint = f" Did you mean {close}?" if close else ""
+        raise app.UsageError(
+            f"Unknown config field {name!r} in {path}.{hint} Fields of {where}: "
+            f"{sorted(fields)}")
+      node = node[part]
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if FLAGS.config is None or _WORKDIR.value is None:
     raise app.UsageError("--config and --workdir are required.")
   config = FLAGS.config
+  try:
+    validate_config(config)
+  except ValueError as e:
+    raise SystemExit(f"error: {e}") from None
   maybe_initialize_distributed(config)
   logging.set_verbosity(logging.WARNING)
-  summary = train_and_evaluate(config, _WORKDIR.value)
+  try:
+    summary = train_and_evaluate(config, _WORKDIR.value)
+  except NonFiniteLossError as e:
+    raise SystemExit(f"error: {e}") from None
   if jax.process_index() == 0:
     print(format_summary(summary))
 
 
 if __name__ == "__main__":
+  try:
+    check_config_overrides(sys.argv[1:])
+  except app.UsageError as e:
+    sys.exit(f"error: {e}")
   app.run(main)

@@ -63,4 +63,6 @@ def get_config() -> ml_collections.ConfigDict:
   # Test hook: multiply the learning rate by this from this step on (NaN tests).
   config.debug_lr_spike = 1.0
   config.debug_lr_spike_step = -1
+  # Test hook: sleep this long after each step (kill-and-resume tests).
+  config.debug_step_delay_s = 0.0
   return config

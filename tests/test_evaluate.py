@@ -1,0 +1,90 @@
+"""Eval metrics against a plain NumPy re-statement (top-k, NLL, ECE with 15 bins)."""
+
+import numpy as np
+import pytest
+
+from experiments import evaluate
+
+
+def np_softmax(z):
+  z = z.astype(np.float64)
+  e = np.exp(z - z.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def np_metrics(logits, labels, mask, num_bins=15):
+  logits, labels = logits[mask], labels[mask]
+  order = np.argsort(-logits, axis=-1, kind="stable")
+  top1 = np.mean(order[:, 0] == labels)
+  top5 = np.mean([l in o[:5] for o, l in zip(order, labels)])
+  p = np_softmax(logits)
+  nll = np.mean(-np.log(p[np.arange(len(labels)), labels]))
+  conf = p.max(-1)
+  correct = p.argmax(-1) == labels
+  edges = np.linspace(0, 1, num_bins + 1)
+  ece = 0.0
+  for lo, hi in zip(edges[:-1], edges[1:]):
+    in_bin = (conf > lo) & (conf <= hi)
+    if in_bin.any():
+      ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+  return {"accuracy": top1, "top5": top5, "nll": nll, "ece": ece}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [0.5, 3.0])
+def test_metrics_match_numpy(seed, scale):
+  rng = np.random.default_rng(seed)
+  n, k = 300, 10
+  logits = (rng.normal(size=(n, k)) * scale).astype(np.float32)
+  labels = rng.integers(0, k, n).astype(np.int32)
+  # Make the model right more often than chance so bins have mixed accuracy.
+  logits[np.arange(n)[: n // 2], labels[: n // 2]] += 2.0 * scale
+  mask = rng.random(n) < 0.8
+  got = evaluate.metrics(logits, labels, mask)
+  want = np_metrics(logits, labels, mask)
+  assert got["count"] == mask.sum()
+  for name in ("accuracy", "top5"):
+    assert got[name] == pytest.approx(want[name], abs=1e-7), name
+  assert got["nll"] == pytest.approx(want["nll"], rel=1e-5)
+  assert got["ece"] == pytest.approx(want["ece"], abs=1e-5)
+  assert want["ece"] > 0.01  # The comparison is not vacuous.
+
+
+def test_batch_sums_add_up_over_padded_batches():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(100, 7)).astype(np.float32)
+  labels = rng.integers(0, 7, 100).astype(np.int32)
+  whole = evaluate.metrics(logits, labels)
+  # Two batches of 64, the second padded with garbage rows masked out.
+  pad_logits = np.concatenate([logits, rng.normal(size=(28, 7)).astype(np.float32)])
+  pad_labels = np.concatenate([labels, np.zeros(28, np.int32)])
+  mask = np.arange(128) < 100
+  sums = [evaluate.batch_sums(pad_logits[i:i + 64], pad_labels[i:i + 64], mask[i:i + 64])
+          for i in (0, 64)]
+  import jax
+  total = jax.tree_util.tree_map(lambda a, b: a + b, *sums)
+  got = evaluate.summarize(jax.device_get(total))
+  for k in whole:
+    assert got[k] == pytest.approx(whole[k], rel=1e-6), k
+
+
+def test_top1_tie_breaks_like_argmax():
+  logits = np.zeros((3, 4), np.float32)   # All tied: argmax is class 0.
+  labels = np.array([0, 1, 3], np.int32)
+  np.testing.assert_array_equal(evaluate.topk_correct(logits, labels, 1), [1, 0, 0])
+  np.testing.assert_array_equal(evaluate.topk_correct(logits, labels, 2), [1, 1, 0])
+
+
+def test_ece_of_perfectly_calibrated_bins_is_zero():
+  # Confidence 0.5 on 2 classes, right exactly half the time → ECE 0.
+  logits = np.zeros((4, 2), np.float32)
+  labels = np.array([0, 0, 1, 1], np.int32)
+  assert evaluate.metrics(logits, labels)["ece"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_predict_drops_masked_rows():
+  batches = [{"image": np.arange(4), "label": np.array([1, 2, 3, 0]),
+              "mask": np.array([True, True, False, True])}]
+  logits, labels = evaluate.predict(lambda b: np.eye(4)[b["image"]], batches)
+  assert logits.shape == (3, 4)
+  np.testing.assert_array_equal(labels, [1, 2, 0])

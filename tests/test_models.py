@@ -1,0 +1,146 @@
+"""Models: shapes, BatchNorm modes, bf16, and a few real train steps of each architecture."""
+
+import functools
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments import models
+from experiments import train
+from experiments.configs import test as test_config
+
+MEAN, STD = (127.5,) * 3, (64.0,) * 3
+
+
+def make_step(config, num_classes, image_shape):
+  """A jitted train step (as the trainer builds it) and its initial state."""
+  schedule = train.make_schedule(config, steps_per_epoch=10, total_steps=100)
+  tx = train.make_optimizer(config, schedule)
+  graphdef, eval_graphdef, state = train.create_model_and_state(
+      config, num_classes, image_shape, tx, jax.random.key(0))
+  mix_config = train.make_mix_config(config, num_classes, num_shards=1)
+  step = jax.jit(functools.partial(
+      train.train_step, graphdef=graphdef, tx=tx, config=config, mix_config=mix_config,
+      num_classes=num_classes, mean=MEAN, std=STD), donate_argnums=(0, 1))
+  return step, state, eval_graphdef
+
+
+def random_batch(n, hw, num_classes, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"image": rng.integers(0, 256, (n, hw, hw, 3), dtype=np.uint8),
+          "label": rng.integers(0, num_classes, n).astype(np.int32)}
+
+
+def run_steps(model, model_kwargs, *, n=4, hw=16, steps=2, mix="cutmix"):
+  config = test_config.get_config()
+  config.model = model
+  config.model_kwargs = model_kwargs
+  config.mix = mix
+  step, state, _ = make_step(config, 10, (hw, hw, 3))
+  before = jax.tree_util.tree_map(np.array, (state.params, state.batch_stats))
+  acc = train.empty_accumulator()
+  key = jax.random.key(1)
+  for i in range(steps):
+    state, acc = step(state, acc, random_batch(n, hw, 10, seed=i), key)
+  after = jax.tree_util.tree_map(np.array, (state.params, state.batch_stats))
+  assert int(state.step) == steps
+  assert np.isfinite(float(acc["loss"]))
+  changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, b), before, after)
+  # Every parameter and every BatchNorm statistic moved.
+  assert all(jax.tree_util.tree_leaves(changed))
+  return state
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("resnet_small", {}),
+    ("resnet18", {}),
+    ("preact_resnet18", {"width": 8}),
+    # Depth/width-reduced; full size in test_full_width_heavy_models (slow).
+    ("wrn28_10", {"depth": 10, "widen_factor": 1}),
+    ("resnet50", {"width": 8, "stage_sizes": (1, 1, 1, 1)}),
+])
+def test_two_train_steps(name, kwargs):
+  run_steps(name, kwargs, hw=8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["wrn28_10", "resnet50"])
+def test_full_width_heavy_models(name):
+  run_steps(name, {}, n=2, hw=16, steps=1)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("resnet18", 11_173_962),         # torchvision/kuangliu CIFAR ResNet-18.
+    ("preact_resnet18", 11_172_170),  # kuangliu's 11,171,146 + final BN (2 x 512).
+    ("wrn28_10", 36_479_194),         # WRN-28-10 as in the paper.
+    ("resnet50", 25_557_032),         # torchvision ResNet-50 at 1000 classes.
+])
+def test_parameter_counts(name, params):
+  num_classes = 1000 if name == "resnet50" else 10
+  model = nnx.eval_shape(lambda: models.create_model(name, num_classes, nnx.Rngs(0)))
+  assert models.num_params(model) == params
+
+
+def test_unknown_model_lists_choices():
+  with pytest.raises(ValueError, match="Unknown model 'resnet19'.*resnet18"):
+    models.create_model("resnet19", 10, nnx.Rngs(0))
+
+
+def test_batchnorm_train_updates_stats_eval_uses_them():
+  model = models.create_model("resnet_small", 10, nnx.Rngs(0), width=4)
+  x = jax.random.normal(jax.random.key(0), (8, 16, 16, 3)) * 3 + 1
+  stats0 = jax.tree_util.tree_map(np.array, nnx.state(model, nnx.BatchStat))
+  model.eval()
+  y_eval1 = model(x)
+  stats1 = jax.tree_util.tree_map(np.array, nnx.state(model, nnx.BatchStat))
+  jax.tree_util.tree_map(np.testing.assert_array_equal, stats0, stats1)
+  # Eval output does not depend on the rest of the batch.
+  np.testing.assert_allclose(model(x[:2]), y_eval1[:2], rtol=1e-5, atol=1e-5)
+  model.train()
+  y_train = model(x)
+  stats2 = jax.tree_util.tree_map(np.array, nnx.state(model, nnx.BatchStat))
+  assert not np.allclose(stats2["stem_bn"]["mean"], stats0["stem_bn"]["mean"])
+  assert not np.allclose(y_train, y_eval1, atol=1e-3)
+
+
+def test_bfloat16_compute_float32_params_and_logits():
+  model = models.create_model("resnet_small", 10, nnx.Rngs(0), width=4,
+                              dtype=jnp.bfloat16)
+  params = jax.tree_util.tree_leaves(nnx.state(model, nnx.Param))
+  assert all(p.dtype == jnp.float32 for p in params)
+  logits = model(jnp.ones((2, 16, 16, 3)))
+  assert logits.dtype == jnp.float32
+  # Activations really are bf16: the output differs from the float32 model's.
+  model32 = models.create_model("resnet_small", 10, nnx.Rngs(0), width=4)
+  assert not np.array_equal(np.asarray(model32(jnp.ones((2, 16, 16, 3)))),
+                            np.asarray(logits))
+
+
+@pytest.mark.parametrize("mix", ["none", "cutmix"])
+def test_overfits_one_batch(mix):
+  config = test_config.get_config()
+  config.model_kwargs.width = 8
+  config.mix = mix
+  config.weight_decay = 0.0
+  config.learning_rate = 0.05
+  step, state, eval_graphdef = make_step(config, 10, (16, 16, 3))
+  batch = random_batch(32, 16, 10)
+  key = jax.random.key(0)
+  losses = []
+  for _ in range(60):
+    state, acc = step(state, train.empty_accumulator(), batch, key)
+    losses.append(float(acc["loss"]))
+  assert losses[0] > 2.0
+  if mix == "none":
+    assert losses[-1] < 0.1 * losses[0], losses[::10]
+    logits = train.eval_logits(state.params, state.batch_stats, batch["image"],
+                               graphdef=eval_graphdef, mean=MEAN, std=STD)
+    assert np.mean(np.argmax(logits, -1) == batch["label"]) == 1.0
+  else:
+    # The mixed targets change every step (new λ and boxes), so the loss cannot reach
+    # zero; it must still fall well below chance.
+    assert np.mean(losses[-10:]) < 0.6 * losses[0], losses[::10]
