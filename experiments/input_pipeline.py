@@ -272,8 +272,8 @@ class _ArraySource:
   def __len__(self) -> int:
     return len(self.arrays["label"])
 
-  def get(self, indices: np.ndarray, keys=("image", "label"), rng=None) -> dict[str, np.ndarray]:
-    del rng
+  def get(self, indices: np.ndarray, keys=("image", "label"), rngs=None) -> dict[str, np.ndarray]:
+    del rngs
     return {k: self.arrays[k][indices] for k in keys if k in self.arrays}
 
 
@@ -281,7 +281,7 @@ class _ResizingSource:
   """Random access to a split of varying-size images, streamed from the data source.
 
   Train: resize the shorter side to 256/224 of the output, random crop, random flip (when given
-  an rng); eval: the same resize and a centre crop. Decoding and resizing use Pillow.
+  one rng per example); eval: the same resize and a centre crop. Decoding and resizing use Pillow.
   """
 
   def __init__(self, data_source, image_shape: tuple[int, int, int]):
@@ -308,9 +308,11 @@ class _ResizingSource:
     out = resized[y:y + h, x:x + w]
     return out[:, ::-1] if rng.random() < 0.5 else out
 
-  def get(self, indices: np.ndarray, keys=("image", "label"), rng=None) -> dict[str, np.ndarray]:
+  def get(self, indices: np.ndarray, keys=("image", "label"), rngs=None) -> dict[str, np.ndarray]:
+    del keys
     examples = self.source.__getitems__([int(i) for i in indices])
-    return {"image": np.stack([self._resize_crop(e["image"], rng) for e in examples]),
+    rngs = rngs or [None] * len(examples)
+    return {"image": np.stack([self._resize_crop(e["image"], r) for e, r in zip(examples, rngs)]),
             "label": np.array([e["label"] for e in examples], np.int32)}
 
 
@@ -371,8 +373,8 @@ def sample_crop_and_flip(rng: np.random.Generator, batch: int, pad: int = 4):
 # Iterators.
 
 
-def _rng(seed: int, stream: int, counter: int) -> np.random.Generator:
-  return np.random.default_rng([int(seed) % (1 << 63), stream, int(counter)])
+def _rng(seed: int, stream: int, *counters: int) -> np.random.Generator:
+  return np.random.default_rng([int(seed) % (1 << 63), stream, *(int(c) for c in counters)])
 
 
 class _EpochOrder:
@@ -481,15 +483,15 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
     step = start_step
     while True:
       indices = order.batch(step, batch_size)
-      rng = _rng(seed, _AUG_STREAM, step)
       if streamed:
-        # Per-example random crop/flip while resizing; the local slice's draws come after the
-        # previous slices' so that they do not depend on the process count.
-        batch = source.get(indices[local], rng=rng if augment else None)
+        # Random crop/flip while resizing, one generator per global batch position so that the
+        # draws do not depend on the process count.
+        rngs = [_rng(seed, _AUG_STREAM, step, j) for j in range(local.start, local.stop)]
+        batch = source.get(indices[local], rngs=rngs if augment else None)
       else:
         batch = source.get(indices[local])
         if augment:
-          offsets, flips = sample_crop_and_flip(rng, batch_size)
+          offsets, flips = sample_crop_and_flip(_rng(seed, _AUG_STREAM, step), batch_size)
           batch["image"] = crop_and_flip(batch["image"], offsets[local], flips[local])
       yield batch
       step += 1

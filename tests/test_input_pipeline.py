@@ -271,3 +271,83 @@ def test_reading_does_not_import_tensorflow(data_dir):
 def test_benchmark_runs(data_dir):
   rate = ip.benchmark("shapes", batch_size=64, steps=5, data_dir=data_dir)
   assert rate > 0
+
+
+# A TFDS catalogue dataset, prepared elsewhere with TensorFlow, stores its `Image` features as
+# encoded bytes. These fakes write the same records without TensorFlow (the encoded bytes as a
+# string Tensor), so that the catalogue path (`tfds.builder(name)` + Pillow decoding) is tested.
+
+
+def _encode(image, fmt):
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format=fmt)
+  return buffer.getvalue()
+
+
+def _fake_catalogue_dataset(data_dir, name, version, splits, extra):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  class Fake(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    VERSION = tfds.core.Version(version)
+
+    def _info(self):
+      features = {"image": tfds.features.Tensor(shape=(), dtype=np.object_),
+                  "label": tfds.features.ClassLabel(num_classes=extra["num_classes"]),
+                  extra["key"]: tfds.features.Text()}
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features),
+                                   disable_shuffling=True)
+
+    def _split_generators(self, dl_manager):
+      return {split: self._generate_examples(examples) for split, examples in splits.items()}
+
+    def _generate_examples(self, examples):
+      for i, (encoded, label) in enumerate(examples):
+        yield i, {"image": encoded, "label": label, extra["key"]: f"example_{i}"}
+
+  Fake.name = name
+  tfds.disable_progress_bar()
+  Fake(data_dir=data_dir).download_and_prepare(file_format="array_record")
+
+
+def test_tfds_catalogue_dataset_read_without_tensorflow(tmp_path):
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
+  examples = [(_encode(im, "PNG"), i % 10) for i, im in enumerate(images)]
+  _fake_catalogue_dataset(str(tmp_path), "cifar10", "3.0.2",
+                          {"train": examples[:8], "test": examples[8:]},
+                          {"num_classes": 10, "key": "id"})
+  info = ip.get_info("cifar10", str(tmp_path))
+  assert (info.num_train, info.num_eval, info.image_shape) == (8, 4, (32, 32, 3))
+  test = ip.load_split_arrays("cifar10", "test", str(tmp_path))
+  np.testing.assert_array_equal(test["image"], images[8:])
+  np.testing.assert_array_equal(test["label"], [8, 9, 0, 1])
+  batch = next(ip.train_batches("cifar10", batch_size=4, seed=0, data_dir=str(tmp_path)))
+  assert batch["image"].shape == (4, 32, 32, 3) and batch["image"].dtype == np.uint8
+
+
+def test_imagenet_streams_and_resizes(tmp_path):
+  rng = np.random.default_rng(0)
+  sizes = [(300, 260), (240, 400), (256, 256), (500, 300), (230, 230), (260, 700)]
+  images = [rng.integers(0, 256, size=s + (3,), dtype=np.uint8) for s in sizes]
+  examples = [(_encode(im, "JPEG"), i) for i, im in enumerate(images)]
+  _fake_catalogue_dataset(str(tmp_path), "imagenet2012", "5.1.0",
+                          {"train": examples[:4], "validation": examples[4:]},
+                          {"num_classes": 1000, "key": "file_name"})
+  info = ip.get_info("imagenet2012", str(tmp_path))
+  assert (info.num_train, info.num_eval, info.image_shape) == (4, 2, (224, 224, 3))
+  kwargs = dict(batch_size=4, seed=0, data_dir=str(tmp_path), prefetch=0)
+  a = _take(ip.train_batches("imagenet2012", **kwargs), 3)
+  _assert_batches_equal(a, _take(ip.train_batches("imagenet2012", **kwargs), 3))
+  _assert_batches_equal(a[2:], _take(ip.train_batches("imagenet2012", start_step=2, **kwargs), 1))
+  assert a[0]["image"].shape == (4, 224, 224, 3) and a[0]["image"].dtype == np.uint8
+  assert sorted(a[0]["label"]) == [0, 1, 2, 3]
+  halves = [next(ip.train_batches("imagenet2012", process_index=p, process_count=2, **kwargs))
+            for p in range(2)]
+  np.testing.assert_array_equal(np.concatenate([h["image"] for h in halves]), a[0]["image"])
+  batches = list(ip.eval_batches("imagenet2012", batch_size=4, data_dir=str(tmp_path)))
+  assert len(batches) == 1 and batches[0]["mask"].tolist() == [True, True, False, False]
+  assert batches[0]["image"].shape == (4, 224, 224, 3)
+  with pytest.raises(ValueError, match="varying size"):
+    ip.load_split_arrays("imagenet2012", "train", str(tmp_path))
