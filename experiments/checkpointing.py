@@ -52,11 +52,22 @@ class Checkpointer:
 
 
 def load_numpy(directory: str, step: int | None = None) -> Any:
-  """The checkpointed pytree at `step` (default latest) as NumPy arrays, without a target."""
-  mngr = ocp.CheckpointManager(os.path.abspath(directory))
-  step = mngr.latest_step() if step is None else step
+  """The checkpointed pytree at `step` (default latest) as NumPy arrays.
+
+  Works whatever device count wrote it (arrays are restored onto one local device).
+  """
+  directory = os.path.abspath(directory)
   if step is None:
-    raise FileNotFoundError(f"No checkpoint in {directory}")
-  tree = mngr.restore(step, args=ocp.args.StandardRestore())
-  mngr.close()
+    steps = [int(p) for p in os.listdir(directory) if p.isdigit()]
+    if not steps:
+      raise FileNotFoundError(f"No checkpoint in {directory}")
+    step = max(steps)
+  path = os.path.join(directory, str(step), "default")
+  with ocp.StandardCheckpointer() as ckptr:
+    meta = ckptr.metadata(path)
+    meta = getattr(meta, "item_metadata", meta)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree_util.tree_map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), meta)
+    tree = ckptr.restore(path, abstract)
   return jax.tree_util.tree_map(np.asarray, tree)
