@@ -52,6 +52,8 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
 
   Returns:
     (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1.
+    With a batch of 1 the partner is the image itself: the output is the input
+    up to float rounding (exactly, for integer images).
   """
   _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
