@@ -152,12 +152,17 @@ def sample_box_minmax(key: chex.PRNGKey, minmax: tuple[float, float], height: in
     `Box` of int32 arrays of `shape`.
   """
   _checks.check_minmax(minmax)
-  lo, hi = (jnp.asarray(m, jnp.float32) for m in minmax)
   key_h, key_w, key_y, key_x = jax.random.split(key, 4)
 
+  def bound(size, fraction):
+    value = _checks.concrete_value(fraction)
+    if value is not None:  # timm's int(size * fraction), in float64 as there
+      return jnp.int32(int(size * float(value)))
+    return jnp.floor(size * jnp.asarray(fraction, jnp.float32)).astype(jnp.int32)
+
   def side(k, size):
-    low = jnp.minimum(jnp.floor(size * lo).astype(jnp.int32), size)
-    high = jnp.maximum(jnp.floor(size * hi).astype(jnp.int32), low + 1)
+    low = jnp.minimum(bound(size, minmax[0]), size)
+    high = jnp.maximum(bound(size, minmax[1]), low + 1)
     return jnp.minimum(jax.random.randint(k, tuple(shape), low, high, dtype=jnp.int32), size)
 
   cut_h, cut_w = side(key_h, height), side(key_w, width)
@@ -213,7 +218,8 @@ def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *,
 
   Returns:
     (box, found): `Box` of `shape`, and bool `found`; where no attempt fits,
-    `found` is False and the box is empty.
+    `found` is False and the box is empty. A fitting attempt may have h or w
+    of 0 on tiny images; it is taken, as timm does, and erases nothing.
   """
   lo, hi = area
   if not 0 < lo <= hi <= 1:
@@ -231,7 +237,8 @@ def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *,
   r = jnp.exp(log_r)
   h = jnp.round(jnp.sqrt(target * r)).astype(jnp.int32)
   w = jnp.round(jnp.sqrt(target / r)).astype(jnp.int32)
-  valid = (h < height) & (w < width) & (h > 0) & (w > 0)
+  # As timm and torchvision: an attempt with h or w of 0 fits, and erases nothing.
+  valid = (h < height) & (w < width)
   first = jnp.argmax(valid, axis=-1)
   found = jnp.any(valid, axis=-1)
   pick = lambda a: jnp.take_along_axis(a, first[..., None], axis=-1)[..., 0]

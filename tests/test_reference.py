@@ -480,9 +480,6 @@ def test_minmax_draws_uniform_like_timm(minmax):
   assert stats.chi2_contingency(table).pvalue > 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jaxmix.sample_box_minmax computes floor(H * lo) in float32; timm's int(H * lo) is "
-    "float64: H=100, lo=0.29 gives 29 here but 28 in timm (side range shifts by one)"))
 def test_minmax_side_range_float64_like_timm():
   height = width = 100
   minmax = (0.29, 0.35)
@@ -713,10 +710,6 @@ def test_random_erasing_erases_exactly_the_box(seed, prob, data_format):
     np.testing.assert_array_equal(got[i][~want_mask], x[i][~want_mask])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sample_erasing_box also rejects attempts with h == 0 or w == 0, which its docstring "
-    "and timm/torchvision accept (they then erase nothing); on tiny images jaxmix goes on "
-    "to a later attempt and erases a box where the reference loop erases nothing"))
 def test_erasing_tiny_image_first_attempt_semantics():
   height, width, attempts = 4, 4, 10
   area, aspect = (0.02, 0.1), (0.3, 1 / 0.3)

@@ -1,0 +1,130 @@
+"""Bad input raises a clear error that names the argument, at trace time."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import checkify
+
+import jaxmix
+
+X = jnp.zeros((4, 8, 8, 3), jnp.uint8)
+Y = jnp.arange(4)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: jaxmix.cutmix(jax.random.key(0), X[0], Y, num_classes=4), "images must have rank 4"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X[..., 0], Y, num_classes=4), "images must have rank 4"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X[0], size=2), "images must have rank 4"),
+    (lambda: jaxmix.cutmix_single(jax.random.key(0), X, X), "image must have rank 3"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y[:3], num_classes=4), "same batch size"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y), "num_classes is required"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=3), r"labels must be in \[0, 3\)"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, -Y, num_classes=4), r"labels must be in \[0, 4\)"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, alpha=0.0), "alpha must be > 0"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, num_classes=4, alpha=-1.0), "alpha must be > 0"),
+    (lambda: jaxmix.sample_lam(jax.random.key(0), 0.0), "alpha must be > 0"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, mode="foo"), "mode must be one of"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, partner="bar"), "partner must be one of"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, data_format="HWC"), "data_format"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.5, 0.2)), "minmax"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.0, 0.5)), "minmax"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.5, 1.2)), "minmax"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X[:3], Y[:3], num_classes=4, mode="pair"), "even"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, mode="pair", partner="roll"),
+     "partner must be 'flip'"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, num_shards=3), "divisible"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, label_smoothing=1.5),
+     r"label_smoothing must be in \[0, 1\]"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, jnp.ones((4, 5)), num_classes=4), "classes"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y.astype(bool), num_classes=4), "labels must be"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X.astype(bool), Y, num_classes=4), "dtype"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=0), "size must be a positive int"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=300), "out of range"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=[1, 2]), "one per channel"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, mode="pair"), "mode must be one of"),
+    (lambda: jaxmix.random_erasing(jax.random.key(0), X, prob=1.5), r"prob must be in \[0, 1\]"),
+    (lambda: jaxmix.random_erasing(jax.random.key(0), X, area=(0.5, 0.1)), "area"),
+    (lambda: jaxmix.MixConfig(prob=-0.1), r"prob must be in \[0, 1\]"),
+    (lambda: jaxmix.MixConfig(switch_prob=2.0), r"switch_prob must be in \[0, 1\]"),
+    (lambda: jaxmix.MixConfig(label_smoothing=-1.0), "label_smoothing"),
+    (lambda: jaxmix.MixConfig(mixup_alpha=-1.0), "mixup_alpha must be >= 0"),
+    (lambda: jaxmix.MixConfig(mixup_alpha=0.0, cutmix_alpha=0.0), "at least one of"),
+    (lambda: jaxmix.MixConfig(mode="pair", partner="permute"), "partner must be 'flip'"),
+    (lambda: jaxmix.MixConfig(num_classes=0), "num_classes"),
+    (lambda: jaxmix.mix(jax.random.key(0), X, Y, {"num_classes": 4}), "MixConfig"),
+])
+def test_bad_input_raises_clear_error(call, match):
+  with pytest.raises((ValueError, TypeError), match=match):
+    call()
+
+
+def test_errors_raise_at_trace_time_under_jit():
+  with pytest.raises(ValueError, match="same batch size"):
+    jax.jit(functools.partial(jaxmix.cutmix, num_classes=4))(jax.random.key(0), X, Y[:2])
+  with pytest.raises(ValueError, match="images must have rank 4"):
+    jax.jit(functools.partial(jaxmix.cutout, size=2))(jax.random.key(0), X[0])
+
+
+def test_out_of_range_ids_under_jit_give_nan_rows_not_silent_labels():
+  rows = jax.jit(lambda y: jaxmix.one_hot(y, 4))(jnp.array([0, 4, -1, 3]))
+  rows = np.asarray(rows)
+  assert np.isnan(rows[1]).all() and np.isnan(rows[2]).all()
+  np.testing.assert_array_equal(rows[[0, 3]], np.eye(4)[[0, 3]])
+
+
+def test_checkify_path_raises_for_out_of_range_ids_inside_jit():
+  config = jaxmix.MixConfig(num_classes=4)
+
+  def step(key, x, y):
+    jaxmix.check_label_ids(y, config.num_classes)
+    return jaxmix.mix(key, x, y, config)
+
+  checked = checkify.checkify(jax.jit(step))
+  err, _ = checked(jax.random.key(0), X, Y)
+  err.throw()  # valid ids: no error
+  err, _ = checked(jax.random.key(0), X, Y + 1)
+  with pytest.raises(Exception, match=r"labels must be in \[0, 4\)"):
+    err.throw()
+
+
+def test_one_trace_per_shape_across_numeric_settings():
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(key, x, y, config):
+    return jaxmix.mix(key, x, y, config)
+
+  for i, (ma, ca, p, sp, s) in enumerate([(0.8, 1.0, 1.0, 0.5, 0.1), (0.2, 0.0, 0.5, 0.0, 0.0),
+                                          (0.0, 2.0, 0.0, 1.0, 0.3), (1.0, 1.0, 0.7, 0.2, 0.0)]):
+    config = jaxmix.MixConfig(mixup_alpha=ma, cutmix_alpha=ca, prob=p, switch_prob=sp,
+                              label_smoothing=s, num_classes=4, mode="elem")
+    out, rows = step(jax.random.key(i), X, Y, config)
+    np.testing.assert_allclose(np.asarray(rows).sum(1), 1.0, atol=1e-6)
+  chex.clear_trace_counter()
+
+
+def test_one_trace_for_traced_alpha_in_ops():
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(key, x, y, alpha):
+    a, ra = jaxmix.cutmix(key, x, y, num_classes=4, alpha=alpha, mode="elem")
+    b, rb = jaxmix.mixup(key, x, y, num_classes=4, alpha=alpha, mode="elem")
+    return a, b, ra, rb
+
+  for alpha in (0.2, 1.0, 3.0):
+    step(jax.random.key(0), X, Y, jnp.float32(alpha))
+  chex.clear_trace_counter()
+
+
+def test_policy_alpha_zero_disables_op():
+  images = jnp.asarray(np.random.RandomState(0).rand(16, 8, 8, 3), jnp.float32)
+  only_mixup = jaxmix.MixConfig(mixup_alpha=1.0, cutmix_alpha=0.0, num_classes=4, mode="elem")
+  only_cutmix = jaxmix.MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=4, mode="elem")
+  b, h, w = 16, 8, 8
+  p1 = jaxmix.sample_mix_params(jax.random.key(1), only_mixup, b, h, w)
+  p2 = jaxmix.sample_mix_params(jax.random.key(1), only_cutmix, b, h, w)
+  assert not np.asarray(p1["use_cutmix"]).any() and np.asarray(p2["use_cutmix"]).all()
+  del images
