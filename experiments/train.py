@@ -542,24 +542,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 # ----------------------------------------------------------------------------- CLI
 
 FLAGS = flags.FLAGS
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
-config_flags.DEFINE_config_file(
-    "config", None, "Path to a config file in experiments/configs/.",
-    lock_config=True)
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "host:port of process 0 for jax.distributed "
-    "(multi-process); with config.distributed=True and no address, JAX detects the "
-    "cluster (SLURM, TPU pods, ...).")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the job.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Index of this process.")
 
 
-def maybe_initialize_distributed(config) -> None:
-  if _COORDINATOR.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+def define_flags() -> None:
+  """The CLI flags (defined on demand so that importing this module defines none)."""
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+  config_flags.DEFINE_config_file(
+      "config", None, "Path to a config file in experiments/configs/.",
+      lock_config=True)
+  flags.DEFINE_string(
+      "coordinator_address", None, "host:port of process 0 for jax.distributed "
+      "(multi-process); with config.distributed=True and no address, JAX detects the "
+      "cluster (SLURM, TPU pods, ...).")
+  flags.DEFINE_integer("num_processes", None, "Processes in the job.")
+  flags.DEFINE_integer("process_id", None, "Index of this process.")
+
+
+def maybe_initialize_distributed(config, coordinator_address=None,
+                                 num_processes=None, process_id=None) -> None:
+  """jax.distributed.initialize from flags, JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
+  JAX_PROCESS_ID, or (config.distributed) the cluster environment."""
+  address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
+  if address:
     jax.distributed.initialize(
-        coordinator_address=_COORDINATOR.value or os.environ["JAX_COORDINATOR_ADDRESS"],
-        num_processes=_NUM_PROCESSES.value or int(os.environ["JAX_NUM_PROCESSES"]),
-        process_id=(_PROCESS_ID.value if _PROCESS_ID.value is not None
+        coordinator_address=address,
+        num_processes=num_processes or int(os.environ["JAX_NUM_PROCESSES"]),
+        process_id=(process_id if process_id is not None
                     else int(os.environ["JAX_PROCESS_ID"])))
   elif config.distributed:
     jax.distributed.initialize()
@@ -604,17 +612,18 @@ def check_config_overrides(argv: list[str]) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if FLAGS.config is None or _WORKDIR.value is None:
+  if FLAGS.config is None or FLAGS.workdir is None:
     raise app.UsageError("--config and --workdir are required.")
   config = FLAGS.config
   try:
     validate_config(config)
   except ValueError as e:
     raise SystemExit(f"error: {e}") from None
-  maybe_initialize_distributed(config)
+  maybe_initialize_distributed(config, FLAGS.coordinator_address,
+                               FLAGS.num_processes, FLAGS.process_id)
   logging.set_verbosity(logging.WARNING)
   try:
-    summary = train_and_evaluate(config, _WORKDIR.value)
+    summary = train_and_evaluate(config, FLAGS.workdir)
   except NonFiniteLossError as e:
     raise SystemExit(f"error: {e}") from None
   if jax.process_index() == 0:
@@ -622,6 +631,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   try:
     check_config_overrides(sys.argv[1:])
   except app.UsageError as e:

@@ -12,11 +12,12 @@ def get_config():
   config.model = "resnet_small"
   config.batch_size = 128
   config.eval_batch_size = 500
-  config.mix = "cutmix"
+  config.mix = "cutmix"          # experiments/quickstart.py runs "none" and "cutmix".
+  config.mix_prob = 0.5          # CutMix's CIFAR setting: half of the batches.
   config.learning_rate = 0.1
   config.weight_decay = 5e-4
   config.warmup_epochs = 1.0
-  config.num_epochs = 8
+  config.num_epochs = 4
   config.log_every_steps = 20
   config.checkpoint_every_steps = 500
   return config
