@@ -199,3 +199,21 @@ def test_weight_decay_skips_batchnorm_and_biases():
   assert np.all(np.asarray(updates["conv"]["kernel"]) == -0.5)
   assert np.all(np.asarray(updates["bn"]["scale"]) == 0.0)
   assert np.all(np.asarray(updates["bn"]["bias"]) == 0.0)
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(tmp_path):
+  # 2 processes x 2 CPU devices (jax.distributed on localhost) vs 1 process x 4 devices.
+  args = ("--config.num_train_steps=6", "--config.log_every_steps=1",
+          "--config.mix_num_shards=4", "--config.save_eval_logits=False")
+  env = dict(os.environ, PORT=str(12000 + os.getpid() % 1000))
+  proc = subprocess.run(["bash", "experiments/scripts/two_process_cpu.sh",
+                         str(tmp_path / "two"), *args], env=env, cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  run_cli(tmp_path / "one", *args, devices=4)
+  losses = [np.array([json.loads(l)["loss"]
+                      for l in open(tmp_path / name / "train_log.jsonl")])
+            for name in ("one", "two")]
+  assert len(losses[0]) == 6
+  np.testing.assert_allclose(losses[1], losses[0], rtol=2e-4)
