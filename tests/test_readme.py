@@ -1,0 +1,49 @@
+"""The README's quickstart snippet runs as written, and its two set-up commands are the ones CI uses."""
+
+import pathlib
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _block(marker: str) -> str:
+  text = README.read_text()
+  match = re.search(rf"<!-- {marker} -->\n```\w*\n(.*?)```\n<!-- /{marker} -->", text, re.S)
+  assert match, f"README.md has no {marker} block"
+  return match.group(1)
+
+
+def test_quickstart_snippet_trains_a_linear_model():
+  snippet = _block("QUICKSTART")
+  assert len(snippet.strip().splitlines()) <= 16
+  num_classes = 10
+
+  def model_apply(params, x):
+    return x.reshape(x.shape[0], -1) @ params["w"]
+
+  optimizer = optax.sgd(0.1)
+  namespace = {"model_apply": model_apply, "optimizer": optimizer}
+  exec(compile(snippet, "README.md", "exec"), namespace)
+  train_step = namespace["train_step"]
+  params = {"w": jnp.zeros((8 * 8 * 3, num_classes))}
+  opt_state = optimizer.init(params)
+  rng = np.random.RandomState(0)
+  images = jnp.asarray(rng.randint(0, 256, (16, 8, 8, 3)), jnp.uint8)
+  labels = jnp.asarray(rng.randint(0, num_classes, 16), jnp.int32)
+  losses = []
+  for step in range(3):
+    params, opt_state, loss = train_step(params, opt_state, images, labels, step)
+    losses.append(float(loss))
+  assert np.all(np.isfinite(losses)) and losses[0] > losses[-1]
+
+
+def test_ci_runs_the_readme_test_command():
+  command = _block("TEST-COMMAND").strip()
+  assert "pytest" in command
+  ci = (README.parent / ".ci" / "run").read_text()
+  assert "TEST-COMMAND" in ci  # .ci/run executes the README's block verbatim
