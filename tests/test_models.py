@@ -144,3 +144,31 @@ def test_overfits_one_batch(mix):
     # The mixed targets change every step (new λ and boxes), so the loss cannot reach
     # zero; it must still fall well below chance.
     assert np.mean(losses[-10:]) < 0.6 * losses[0], losses[::10]
+
+
+@pytest.mark.parametrize("mix,bf16", [("cutout", False), ("mixup", False),
+                                      ("mix", True)])
+def test_other_regularizers_and_bf16_train(mix, bf16):
+  config = test_config.get_config()
+  config.mix = mix
+  config.half_precision = bf16
+  step, state, _ = make_step(config, 10, (16, 16, 3))
+  state, acc = step(state, train.empty_accumulator(), random_batch(8, 16, 10),
+                    jax.random.key(0))
+  assert np.isfinite(float(acc["loss"]))
+  assert all(p.dtype == np.float32 for p in jax.tree_util.tree_leaves(state.params))
+
+
+def test_mix_batch_keeps_cutmix_pixels_exact_and_rows_normalized():
+  config = test_config.get_config()
+  config.mix, config.mix_mode = "cutmix", "elem"
+  mix_config = train.make_mix_config(config, 10, num_shards=1)
+  batch = random_batch(8, 16, 10)
+  x, rows = train.mix_batch(jax.random.key(3), batch["image"], batch["label"],
+                            config=config, mix_config=mix_config, num_classes=10,
+                            mean=MEAN, std=STD)
+  np.testing.assert_allclose(np.asarray(rows).sum(-1), 1.0, rtol=1e-6)
+  # Un-normalizing gives back uint8 pixels drawn from the batch (copied, not blended).
+  pixels = np.asarray(x) * np.float32(64.0) + np.float32(127.5)
+  np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-3)
+  assert set(np.unique(np.round(pixels))).issubset(set(np.unique(batch["image"])))

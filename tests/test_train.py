@@ -207,10 +207,16 @@ def test_two_processes_match_one_process(tmp_path):
   args = ("--config.num_train_steps=6", "--config.log_every_steps=1",
           "--config.mix_num_shards=4", "--config.save_eval_logits=False")
   env = dict(os.environ, PORT=str(12000 + os.getpid() % 1000))
-  proc = subprocess.run(["bash", "experiments/scripts/two_process_cpu.sh",
-                         str(tmp_path / "two"), *args], env=env, cwd=REPO,
-                        capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  proc = subprocess.Popen(["bash", "experiments/scripts/two_process_cpu.sh",
+                           str(tmp_path / "two"), *args], env=env, cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
+  try:
+    out, _ = proc.communicate(timeout=300)
+  except subprocess.TimeoutExpired:
+    os.killpg(proc.pid, signal.SIGKILL)   # The script and both trainers.
+    raise
+  assert proc.returncode == 0, out[-3000:]
   run_cli(tmp_path / "one", *args, devices=4)
   losses = [np.array([json.loads(l)["loss"]
                       for l in open(tmp_path / name / "train_log.jsonl")])
