@@ -325,12 +325,17 @@ class _Preemption:
 
   def __init__(self):
     self.requested = False
+    self._previous = None
     if threading.current_thread() is threading.main_thread():
-      signal.signal(signal.SIGTERM, self._handle)
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
+
+  def restore(self):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -520,6 +525,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # Pending async saves finish even when training stops with an error.
     if bar is not None:
       bar.close()
+    preempt.restore()
     ckpt.wait()
     ckpt.close()
     writer.close()

@@ -223,3 +223,16 @@ def test_two_processes_match_one_process(tmp_path):
             for name in ("one", "two")]
   assert len(losses[0]) == 6
   np.testing.assert_allclose(losses[1], losses[0], rtol=2e-4)
+
+
+@pytest.mark.parametrize("path", sorted(
+    str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
+    if p.name not in ("__init__.py", "cifar.py")))
+def test_every_config_loads_and_validates(path):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("cfg", REPO / path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  train.validate_config(config)
+  assert set(config.keys()) == set(test_config.get_config().keys())
