@@ -51,7 +51,9 @@ def main(argv):
     print(f"{name:<10}{r['eval_accuracy']:>10.4f}{r['eval_top5']:>8.4f}"
           f"{r['eval_nll']:>8.4f}{r['eval_ece']:>8.4f}{r['images_per_sec']:>8.0f}"
           f"{r['wall_time_s']:>8.0f}")
-  print(f"\nMetrics: {_WORKDIR.value}/<run>/metrics.jsonl; TensorBoard: "
+  print("\n(A few epochs favour the baseline; CutMix's gains need long schedules, e.g. "
+        "configs/cifar10_resnet18_cutmix.py.)")
+  print(f"Metrics: {_WORKDIR.value}/<run>/metrics.jsonl; TensorBoard: "
         f"tensorboard --logdir {_WORKDIR.value}")
 
 
