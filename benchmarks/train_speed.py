@@ -33,7 +33,7 @@ def measure(model: str, mix: str, *, batch_size: int, image_size: int, steps: in
   replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
   tx = train.make_optimizer(config, train.make_schedule(config, 100, 10_000))
   graphdef, _, state = train.create_model_and_state(
-      config, num_classes, (image_size, image_size, 3), tx, jax.random.key(0))
+      config, num_classes, tx, jax.random.key(0))
   state = jax.device_put(state, replicated)
   acc = jax.device_put(train.empty_accumulator(), replicated)
   step = jax.jit(

@@ -18,9 +18,8 @@ train state; the data iterator is a pure function of (seed, step), so resuming f
 checkpoint replays exactly the batches an uninterrupted run would see.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 import csv
-import dataclasses
 import functools
 import json
 import os
@@ -143,7 +142,7 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
       optax.sgd(schedule, momentum=config.momentum, nesterov=config.nesterov))
 
 
-def create_model_and_state(config, num_classes: int, image_shape, tx, key):
+def create_model_and_state(config, num_classes: int, tx, key):
   """Builds the model and its TrainState; returns (train_graphdef, eval_graphdef, state).
 
   The graphdefs differ only in BatchNorm's `use_running_average` (train vs eval mode).
@@ -381,7 +380,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   root_key = jax.random.key(config.seed)
   init_key, mix_key = jax.random.split(root_key)
   train_graphdef, eval_graphdef, state = create_model_and_state(
-      config, info.num_classes, info.image_shape, tx, init_key)
+      config, info.num_classes, tx, init_key)
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   state = jax.device_put(state, replicated)
 

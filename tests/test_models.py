@@ -16,12 +16,12 @@ from experiments.configs import test as test_config
 MEAN, STD = (127.5,) * 3, (64.0,) * 3
 
 
-def make_step(config, num_classes, image_shape):
+def make_step(config, num_classes):
   """A jitted train step (as the trainer builds it) and its initial state."""
   schedule = train.make_schedule(config, steps_per_epoch=10, total_steps=100)
   tx = train.make_optimizer(config, schedule)
   graphdef, eval_graphdef, state = train.create_model_and_state(
-      config, num_classes, image_shape, tx, jax.random.key(0))
+      config, num_classes, tx, jax.random.key(0))
   mix_config = train.make_mix_config(config, num_classes, num_shards=1)
   step = jax.jit(functools.partial(
       train.train_step, graphdef=graphdef, tx=tx, config=config, mix_config=mix_config,
@@ -40,7 +40,7 @@ def run_steps(model, model_kwargs, *, n=4, hw=16, steps=2, mix="cutmix"):
   config.model = model
   config.model_kwargs = model_kwargs
   config.mix = mix
-  step, state, _ = make_step(config, 10, (hw, hw, 3))
+  step, state, _ = make_step(config, 10)
   before = jax.tree_util.tree_map(np.array, (state.params, state.batch_stats))
   acc = train.empty_accumulator()
   key = jax.random.key(1)
@@ -127,7 +127,7 @@ def test_overfits_one_batch(mix):
   config.mix = mix
   config.weight_decay = 0.0
   config.learning_rate = 0.05
-  step, state, eval_graphdef = make_step(config, 10, (16, 16, 3))
+  step, state, eval_graphdef = make_step(config, 10)
   batch = random_batch(32, 16, 10)
   key = jax.random.key(0)
   losses = []
@@ -152,7 +152,7 @@ def test_other_regularizers_and_bf16_train(mix, bf16):
   config = test_config.get_config()
   config.mix = mix
   config.half_precision = bf16
-  step, state, _ = make_step(config, 10, (16, 16, 3))
+  step, state, _ = make_step(config, 10)
   state, acc = step(state, train.empty_accumulator(), random_batch(8, 16, 10),
                     jax.random.key(0))
   assert np.isfinite(float(acc["loss"]))
