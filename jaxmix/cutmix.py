@@ -111,10 +111,7 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
   _validate(alpha, minmax, data_format)
   _checks.check_choice("mode", mode, _checks.MODES)
   modes.check_pair_partner(mode, partner)
-  rows = labels_lib.label_rows(labels, num_classes, smoothing=label_smoothing)
-  if rows.shape[0] != images.shape[0]:
-    raise ValueError(f"images and labels must have the same batch size, got "
-                     f"{images.shape[0]} and {rows.shape[0]}")
+  rows = labels_lib.batch_label_rows(images, labels, num_classes, label_smoothing)
   batch_size = images.shape[0]
   height, width = _layout.image_size(images, data_format)
   key_partner, key_params = jax.random.split(key)

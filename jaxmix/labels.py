@@ -80,6 +80,16 @@ def label_rows(labels: jax.Array, num_classes: Optional[int] = None, *,
   return rows * (1.0 - smoothing) + smoothing / labels.shape[1]
 
 
+def batch_label_rows(images: jax.Array, labels: jax.Array, num_classes: Optional[int],
+                     smoothing=0.0) -> jax.Array:
+  """`label_rows` for a batch of images, checking that the batch sizes agree."""
+  rows = label_rows(labels, num_classes, smoothing=smoothing)
+  if rows.shape[0] != images.shape[0]:
+    raise ValueError(f"images and labels must have the same batch size, got "
+                     f"{images.shape[0]} and {rows.shape[0]}")
+  return rows
+
+
 def mix_labels(lam: jax.Array, rows: jax.Array, partner_rows: jax.Array) -> jax.Array:
   """λ·y + (1 − λ)·y_partner, with λ a scalar or one per row."""
   lam = jnp.asarray(lam, jnp.float32)

@@ -60,10 +60,7 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   _checks.check_choice("mode", mode, _checks.MODES)
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
   modes.check_pair_partner(mode, partner)
-  rows = labels_lib.label_rows(labels, num_classes, smoothing=label_smoothing)
-  if rows.shape[0] != images.shape[0]:
-    raise ValueError(f"images and labels must have the same batch size, got "
-                     f"{images.shape[0]} and {rows.shape[0]}")
+  rows = labels_lib.batch_label_rows(images, labels, num_classes, label_smoothing)
   key_partner, key_params = jax.random.split(key)
   lam = modes.draw_params(key_params, lambda k: boxes.sample_lam(k, alpha), mode,
                           images.shape[0], num_shards)

@@ -141,10 +141,7 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
   if not isinstance(config, MixConfig):
     raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
   _checks.check_images(images)
-  rows = labels_lib.label_rows(labels, config.num_classes, smoothing=config.label_smoothing)
-  if rows.shape[0] != images.shape[0]:
-    raise ValueError(f"images and labels must have the same batch size, got "
-                     f"{images.shape[0]} and {rows.shape[0]}")
+  rows = labels_lib.batch_label_rows(images, labels, config.num_classes, config.label_smoothing)
   height, width = _layout.image_size(images, config.data_format)
   key_partner, key_params = jax.random.split(key)
   params = sample_mix_params(key_params, config, images.shape[0], height, width)
