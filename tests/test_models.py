@@ -64,13 +64,15 @@ def run_steps(model, model_kwargs, *, n=4, hw=16, steps=2, mix="cutmix"):
     ("resnet50", {"width": 8, "stage_sizes": (1, 1, 1, 1)}),
 ])
 def test_two_train_steps(name, kwargs):
-  run_steps(name, kwargs, hw=8)
+  state = run_steps(name, kwargs, hw=8)  # asserts finite loss and that every leaf moved
+  assert int(state.step) == 2
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["wrn28_10", "resnet50"])
 def test_full_width_heavy_models(name):
-  run_steps(name, {}, n=2, hw=16, steps=1)
+  state = run_steps(name, {}, n=2, hw=16, steps=1)
+  assert int(state.step) == 1
 
 
 @pytest.mark.parametrize("name,params", [
