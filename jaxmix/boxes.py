@@ -68,14 +68,16 @@ def sample_lam(key: chex.PRNGKey, alpha, shape: Sequence[int] = ()) -> jax.Array
     shape: shape of the returned λ; `()` for one λ, `(batch,)` per sample.
 
   Returns:
-    float32 array of `shape` with values in [0, 1].
+    float32 array of `shape` with values in [0, 1]; NaN where a traced α is <= 0
+    (a concrete α <= 0 raises `ValueError`).
   """
   _checks.check_positive("alpha", alpha)
   shape = tuple(shape)
   alpha = jnp.broadcast_to(jnp.asarray(alpha, jnp.float32), shape)
   key_1, key_2 = jax.random.split(key)
   log_g1, log_g2 = _log_gamma(key_1, alpha, shape), _log_gamma(key_2, alpha, shape)
-  return jax.nn.sigmoid(log_g1 - log_g2)
+  # A traced α <= 0 cannot raise inside jit; make it loud (NaN), never a plausible λ.
+  return jnp.where(alpha > 0, jax.nn.sigmoid(log_g1 - log_g2), jnp.nan)
 
 
 def sample_centre(key: chex.PRNGKey, height: int, width: int,

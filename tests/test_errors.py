@@ -128,3 +128,10 @@ def test_policy_alpha_zero_disables_op():
   p2 = jaxmix.sample_mix_params(jax.random.key(1), only_cutmix, b, h, w)
   assert not np.asarray(p1["use_cutmix"]).any() and np.asarray(p2["use_cutmix"]).all()
   del images
+
+
+def test_traced_non_positive_alpha_gives_nan_not_a_plausible_lam():
+  sample = jax.jit(lambda a: jaxmix.sample_lam(jax.random.key(0), a, (16,)))
+  for alpha in (0.0, -0.5, -1.0):
+    assert np.isnan(np.asarray(sample(jnp.float32(alpha)))).all(), alpha
+  assert np.isfinite(np.asarray(sample(jnp.float32(0.5)))).all()
