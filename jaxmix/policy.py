@@ -31,8 +31,8 @@ class MixConfig:
   `cutmix_minmax`, `prob`, `switch_prob`, `label_smoothing`) are leaves, so a
   jitted step that takes the config as an argument does not retrace when they
   change; the rest are static and choose code paths. Concrete values are
-  validated on construction; inside `jit` the values are those of a config that
-  was validated when it was built.
+  validated on construction (ValueError). Values traced inside `jit` cannot
+  raise: if they are invalid, `mix` returns NaN label rows.
   """
   mixup_alpha: float = 0.8
   cutmix_alpha: float = 1.0
@@ -152,4 +152,18 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
   blended = blend(images, partner_images, params["lam"])
   use_cutmix = _layout.expand_per_sample(params["use_cutmix"], images.ndim)
   mixed = jnp.where(use_cutmix, pasted, blended)
-  return mixed, labels_lib.mix_labels(params["label_lam"], rows, partner_rows)
+  mixed_rows = labels_lib.mix_labels(params["label_lam"], rows, partner_rows)
+  # Traced settings cannot raise inside jit; invalid ones make the labels NaN (loud).
+  return mixed, jnp.where(_settings_valid(config), mixed_rows, jnp.nan)
+
+
+def _settings_valid(config: MixConfig) -> jax.Array:
+  in_unit = lambda v: (jnp.asarray(v) >= 0) & (jnp.asarray(v) <= 1)
+  valid = ((jnp.asarray(config.mixup_alpha) >= 0) & (jnp.asarray(config.cutmix_alpha) >= 0)
+           & in_unit(config.prob) & in_unit(config.switch_prob) & in_unit(config.label_smoothing))
+  if config.cutmix_minmax is None:
+    valid &= (jnp.asarray(config.mixup_alpha) > 0) | (jnp.asarray(config.cutmix_alpha) > 0)
+  else:
+    lo, hi = (jnp.asarray(m) for m in config.cutmix_minmax)
+    valid &= (lo > 0) & (lo <= hi) & (hi <= 1)
+  return valid

@@ -1,5 +1,6 @@
 """Bad input raises a clear error that names the argument, at trace time."""
 
+import dataclasses
 import functools
 
 import chex
@@ -135,3 +136,15 @@ def test_traced_non_positive_alpha_gives_nan_not_a_plausible_lam():
   for alpha in (0.0, -0.5, -1.0):
     assert np.isnan(np.asarray(sample(jnp.float32(alpha)))).all(), alpha
   assert np.isfinite(np.asarray(sample(jnp.float32(0.5)))).all()
+
+
+def test_invalid_traced_config_values_give_nan_labels():
+  valid = jaxmix.MixConfig(num_classes=4, mode="elem")
+  assert np.isfinite(np.asarray(jax.jit(jaxmix.mix)(jax.random.key(0), X, Y, valid)[1])).all()
+  for field, value in (("mixup_alpha", -0.5), ("cutmix_alpha", -1.0), ("prob", 1.5),
+                       ("switch_prob", -0.1), ("label_smoothing", 2.0)):
+    # Inside jit the value is a tracer, so the config cannot validate it on construction.
+    step = jax.jit(lambda k, x, y, v, f=field: jaxmix.mix(
+        k, x, y, dataclasses.replace(valid, **{f: v})))
+    rows = np.asarray(step(jax.random.key(0), X, Y, jnp.float32(value))[1])
+    assert np.isnan(rows).all(), field
