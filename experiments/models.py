@@ -10,7 +10,9 @@ Models:
   wrn28_10         WideResNet-28-10 (Zagoruyko & Komodakis 2016), no dropout.
   resnet50         ImageNet ResNet-50 v1.5 (stride on the 3x3 conv), torchvision layout.
 
-All models take NHWC float images already normalized and return float32 logits.
+All models take NHWC float images already normalized and return float32 logits;
+every constructor takes `in_channels` (default 3; 1 for Fashion-MNIST). `model.features(x)`
+returns the last conv feature map before global pooling (for class-activation maps).
 Parameters are always float32; `dtype=jnp.bfloat16` makes the convolutions and
 activations bf16 (BatchNorm statistics stay float32 because Flax computes them in
 float32 before casting) and the classifier output is cast back to float32.
@@ -162,7 +164,12 @@ class ResNet(nnx.Module):
     self.final_bn = _bn(in_ch, rngs=rngs, dtype=dtype) if self.preact else None
     self.head = _head(in_ch, num_classes, rngs=rngs, dtype=dtype)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def features(self, x: jax.Array) -> jax.Array:
+    """The last conv feature map before global pooling, (N, h, w, C), in `dtype`.
+
+    `head(mean(features(x), (1, 2)))` is the logits, so a class-activation map
+    (Zhou et al. 2016) is `features(x) @ head.kernel[:, c]` (+ bias / (h·w)).
+    """
     x = self.stem(x.astype(self.dtype))
     if self.stem_bn is not None:
       x = nnx.relu(self.stem_bn(x))
@@ -172,43 +179,51 @@ class ResNet(nnx.Module):
       x = blk(x)
     if self.final_bn is not None:
       x = nnx.relu(self.final_bn(x))
-    x = jnp.mean(x, axis=(1, 2))
+    return x
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = jnp.mean(self.features(x), axis=(1, 2))
     return self.head(x).astype(jnp.float32)
 
 
-def resnet_small(num_classes, *, rngs, dtype=jnp.float32, width=16, blocks=1):
+def resnet_small(num_classes, *, rngs, dtype=jnp.float32, width=16, blocks=1,
+                 in_channels=3):
   """CIFAR-style ResNet with three stages of `blocks` basic blocks, `width`x(1,2,4) channels."""
   return ResNet(BasicBlock, [blocks] * 3, [width, 2 * width, 4 * width],
-                num_classes, rngs=rngs, stem_width=width, dtype=dtype)
+                num_classes, rngs=rngs, stem_width=width, in_channels=in_channels,
+                dtype=dtype)
 
 
-def resnet18(num_classes, *, rngs, dtype=jnp.float32, width=64):
+def resnet18(num_classes, *, rngs, dtype=jnp.float32, width=64, in_channels=3):
   return ResNet(BasicBlock, [2, 2, 2, 2], [width, 2 * width, 4 * width, 8 * width],
-                num_classes, rngs=rngs, stem_width=width, dtype=dtype)
+                num_classes, rngs=rngs, stem_width=width, in_channels=in_channels,
+                dtype=dtype)
 
 
-def preact_resnet18(num_classes, *, rngs, dtype=jnp.float32, width=64):
+def preact_resnet18(num_classes, *, rngs, dtype=jnp.float32, width=64,
+                    in_channels=3):
   return ResNet(PreActBlock, [2, 2, 2, 2],
                 [width, 2 * width, 4 * width, 8 * width], num_classes,
-                rngs=rngs, stem_width=width, dtype=dtype)
+                rngs=rngs, stem_width=width, in_channels=in_channels, dtype=dtype)
 
 
 def wide_resnet(num_classes, *, rngs, dtype=jnp.float32, depth=28,
-                widen_factor=10):  # Tests use depth=10, widen_factor=1.
+                widen_factor=10, in_channels=3):  # Tests use depth=10, widen_factor=1.
   """WideResNet-depth-k: pre-activation blocks, (depth - 4) / 6 per stage, 16k/32k/64k channels."""
   if (depth - 4) % 6:
     raise ValueError(f"depth must be 6n + 4, got {depth}")
   n = (depth - 4) // 6
   k = widen_factor
   return ResNet(PreActBlock, [n] * 3, [16 * k, 32 * k, 64 * k], num_classes,
-                rngs=rngs, stem_width=16, dtype=dtype)
+                rngs=rngs, stem_width=16, in_channels=in_channels, dtype=dtype)
 
 
 def resnet50(num_classes, *, rngs, dtype=jnp.float32, width=64,
-             stage_sizes=(3, 4, 6, 3)):  # Tests use width=8, stage_sizes=(1, 1, 1, 1).
+             stage_sizes=(3, 4, 6, 3), in_channels=3):
+  # Tests use width=8, stage_sizes=(1, 1, 1, 1).
   return ResNet(Bottleneck, list(stage_sizes), [width, 2 * width, 4 * width, 8 * width],
                 num_classes, rngs=rngs, stem="imagenet", stem_width=width,
-                dtype=dtype)
+                in_channels=in_channels, dtype=dtype)
 
 
 MODELS: dict[str, Callable[..., ResNet]] = {

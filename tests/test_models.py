@@ -174,3 +174,39 @@ def test_mix_batch_keeps_cutmix_pixels_exact_and_rows_normalized():
   pixels = np.asarray(x) * np.float32(64.0) + np.float32(127.5)
   np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-3)
   assert set(np.unique(np.round(pixels))).issubset(set(np.unique(batch["image"])))
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("resnet_small", {"width": 4}),
+    ("resnet18", {"width": 4}),
+    ("preact_resnet18", {"width": 4}),
+    ("wrn28_10", {"depth": 10, "widen_factor": 1}),
+    ("resnet50", {"width": 4, "stage_sizes": (1, 1, 1, 1)}),
+])
+def test_in_channels_one_trains_on_28x28x1(name, kwargs):
+  """Fashion-MNIST shape: the stem takes one channel (a 3-channel stem would fail)."""
+  model = models.create_model(name, 10, nnx.Rngs(0), in_channels=1, **kwargs)
+  assert model.stem.kernel[...].shape[2] == 1
+  x = jax.random.normal(jax.random.key(0), (2, 28, 28, 1))
+  assert model(x).shape == (2, 10)
+  with pytest.raises(Exception):
+    model(jnp.ones((2, 28, 28, 3)))
+
+
+@pytest.mark.parametrize("name,kwargs,hw,fhw", [
+    ("resnet_small", {"width": 4}, 16, 4),
+    ("preact_resnet18", {"width": 4}, 16, 2),
+    ("resnet50", {"width": 4, "stage_sizes": (1, 1, 1, 1)}, 64, 2),
+])
+def test_features_is_the_map_the_head_pools(name, kwargs, hw, fhw):
+  """Class-activation maps: logits = head(mean(features)) restated in NumPy."""
+  model = models.create_model(name, 10, nnx.Rngs(0), **kwargs)
+  model.eval()
+  x = jax.random.normal(jax.random.key(1), (3, hw, hw, 3))
+  f = np.asarray(model.features(x), np.float64)
+  assert f.shape[:3] == (3, fhw, fhw)
+  kernel = np.asarray(model.head.kernel[...], np.float64)
+  bias = np.asarray(model.head.bias[...], np.float64)
+  cam = np.einsum("nhwc,ck->nhwk", f, kernel)  # per-location class scores
+  want = cam.mean((1, 2)) + bias
+  np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-4)
