@@ -1,0 +1,236 @@
+r"""Runs a named study: its training runs in order, skipping finished ones, resuming partial ones.
+
+  python -m experiments.study --list                 # every study: done / partial / to do
+  python -m experiments.study cifar_methods --list   # one study, run by run, with time left
+  python -m experiments.study cifar_methods          # run what is left (Ctrl-C: stop, rerun resumes)
+  python -m experiments.study cifar_methods --only 'cutmix/*' --max-runs 2
+
+Each finished run writes one small JSON, `experiments/results/<study>/<run>.json`: the config,
+seed, tags, final and per-epoch eval metrics, the study's analysis (calibration, robustness, ...),
+device, jax version, wall time and the git commit of the code that ran. Commit those files: a
+study can then be spread over many sessions and machines, and `python -m experiments.report`
+builds the README's tables and figures from them. Checkpoints and logs stay in the run's workdir
+(`runs/studies/<study>/<run>/`, not committed); a run stopped midway resumes from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+from typing import Any
+
+from experiments import studies
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS = REPO_ROOT / "experiments" / "results"
+DEFAULT_WORKDIRS = pathlib.Path("runs") / "studies"
+# Training images per second on this project's 2-core CPU machine (benchmarks/train_speed.py),
+# used for time estimates until a study has finished runs of its own.
+_CPU_IMAGES_PER_SEC = {"resnet_small": 580.0, "resnet18": 22.0, "preact_resnet18": 22.0}
+
+
+def result_path(results_root: pathlib.Path, study: studies.Study, run: studies.Run) -> pathlib.Path:
+  return results_root / study.name / f"{run.file_stem}.json"
+
+
+def workdir_of(workdir_root: pathlib.Path, study: studies.Study, run: studies.Run) -> pathlib.Path:
+  return workdir_root / study.name / run.name
+
+
+def checkpointed_step(workdir: pathlib.Path) -> int | None:
+  """The latest finished checkpoint step in `workdir` (orbax names step folders by number)."""
+  ckpt = workdir / "checkpoints"
+  if not ckpt.is_dir():
+    return None
+  steps = [int(p.name) for p in ckpt.iterdir() if p.is_dir() and p.name.isdigit()]
+  return max(steps) if steps else None
+
+
+def planned_steps(config) -> int | None:
+  """Optimizer steps the run will take (None when the dataset is not prepared here)."""
+  if config.num_train_steps > 0:
+    return int(config.num_train_steps)
+  num_train = config.get("train_size", 0) or None
+  if num_train is None:
+    try:
+      from experiments import input_pipeline  # Only to read the dataset's size.
+      num_train = input_pipeline.get_info(config.dataset, data_dir=config.data_dir or None).num_train
+    except Exception:  # pylint: disable=broad-except
+      return None
+  return int(config.num_epochs * max(1, num_train // config.batch_size))
+
+
+def images_per_sec(results: list[dict], model: str) -> float | None:
+  """Median training rate of this machine's finished runs of `model` (wall time, eval included)."""
+  host = platform.node()
+  rates = sorted(r["train_images"] / r["wall_time_s"] for r in results
+                 if r.get("host") == host and r["config"]["model"] == model
+                 and r.get("wall_time_s") and r.get("train_images"))
+  if rates:
+    return rates[len(rates) // 2]
+  return _CPU_IMAGES_PER_SEC.get(model)
+
+
+def status_rows(study: studies.Study, results_root: pathlib.Path, workdir_root: pathlib.Path):
+  """(run, state, seconds_left or None) per run; state is done / partial / to do."""
+  finished = [json.loads(p.read_text()) for p in (results_root / study.name).glob("*.json")]
+  rows = []
+  for run in study.runs:
+    if result_path(results_root, study, run).exists():
+      rows.append((run, "done", 0.0))
+      continue
+    total = planned_steps(run.config)
+    done = checkpointed_step(workdir_of(workdir_root, study, run)) or 0
+    state = "partial" if done else "to do"
+    rate = images_per_sec(finished, run.config.model)
+    left = None if total is None or rate is None else (
+        max(total - done, 0) * run.config.batch_size / rate)
+    rows.append((run, state, left))
+  return rows
+
+
+def _fmt_seconds(s: float | None) -> str:
+  if s is None:
+    return "?"
+  return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
+
+
+def print_status(study_names: list[str], results_root: pathlib.Path,
+                 workdir_root: pathlib.Path, per_run: bool) -> None:
+  for name in study_names:
+    study = studies.load(name)
+    rows = status_rows(study, results_root, workdir_root)
+    counts = {s: sum(r[1] == s for r in rows) for s in ("done", "partial", "to do")}
+    lefts = [r[2] for r in rows if r[1] != "done"]
+    left = None if any(x is None for x in lefts) else sum(lefts)
+    print(f"{name}: {counts['done']} done, {counts['partial']} partial, {counts['to do']} to do; "
+          f"~{_fmt_seconds(left)} left on this machine — {study.question}")
+    if per_run:
+      for run, state, run_left in rows:
+        extra = "" if state == "done" else f"  (~{_fmt_seconds(run_left)})"
+        print(f"  {state:<8} {run.name}{extra}")
+
+
+def git_commit() -> tuple[str | None, bool]:
+  """(HEAD commit, whether the code differs from it) of the checkout that runs the study."""
+  try:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "jaxmix", "experiments",
+                            ":!experiments/results"], cwd=REPO_ROOT, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    return head, bool(dirty)
+  except (OSError, subprocess.CalledProcessError):
+    return None, True
+
+
+def device_info() -> dict[str, Any]:
+  import jax  # Deferred: --list must not initialize a backend.
+  device = jax.devices()[0]
+  return {"platform": device.platform, "device_kind": device.device_kind,
+          "device_count": jax.device_count(), "process_count": jax.process_count(),
+          "cpu_count": os.cpu_count(), "jax_version": jax.__version__}
+
+
+def read_epoch_rows(workdir: pathlib.Path) -> list[dict]:
+  path = workdir / "metrics.jsonl"
+  if not path.exists():
+    return []
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_one(study: studies.Study, run: studies.Run, results_root: pathlib.Path,
+            workdir_root: pathlib.Path) -> dict:
+  """Trains (or resumes) one run, analyzes it and writes its result JSON atomically."""
+  from experiments import train  # Deferred: heavy imports only when something runs.
+  workdir = workdir_of(workdir_root, study, run)
+  workdir.mkdir(parents=True, exist_ok=True)
+  t0 = time.perf_counter()
+  summary = train.train_and_evaluate(run.config, str(workdir))
+  analysis = dict(study.analyze(run, str(workdir), summary)) if study.analyze else {}
+  commit, dirty = git_commit()
+  steps = int(summary["steps"])
+  result = {
+      "study": study.name, "run": run.name, "tags": dict(run.tags), "seed": run.config.seed,
+      "config": run.config.to_dict(), "summary": summary,
+      "epochs": read_epoch_rows(workdir), "analysis": analysis,
+      "train_images": steps * run.config.batch_size,
+      # Time of this invocation: a resumed run counts only what was left.
+      "wall_time_s": time.perf_counter() - t0,
+      "device": device_info(), "host": platform.node(),
+      "git_commit": commit, "git_dirty": dirty,
+      "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "command": f"python -m experiments.study {study.name} --only '{run.name}'",
+  }
+  path = result_path(results_root, study, run)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
+  os.replace(tmp, path)
+  return result
+
+
+def run_study(name: str, results_root: pathlib.Path, workdir_root: pathlib.Path,
+              only: str | None = None, max_runs: int | None = None) -> int:
+  """Runs what is left of study `name`; returns how many runs finished."""
+  study = studies.load(name)
+  todo = [r for r in study.runs if not result_path(results_root, study, r).exists()
+          and (only is None or fnmatch.fnmatch(r.name, only))]
+  if only is not None and not any(fnmatch.fnmatch(r.name, only) for r in study.runs):
+    raise ValueError(f"--only {only!r} matches no run of {name}; runs: "
+                     f"{[r.name for r in study.runs]}")
+  print(f"{name}: {len(todo)} run(s) to do")
+  finished = 0
+  for run in todo[:max_runs]:
+    print(f"[{name}] {run.name}", flush=True)
+    result = run_one(study, run, results_root, workdir_root)
+    finished += 1
+    acc = result["summary"]["eval_accuracy"]
+    print(f"[{name}] {run.name}: eval accuracy {acc:.4f}, {result['wall_time_s']:.0f} s -> "
+          f"{result_path(results_root, study, run)}", flush=True)
+  return finished
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog="python -m experiments.study", description=__doc__.split("\n\n")[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("name", nargs="?", help=f"study to run, one of {studies.names()}")
+  parser.add_argument("--list", action="store_true", help="show done / partial / to do")
+  parser.add_argument("--only", help="run only runs whose name matches this glob")
+  parser.add_argument("--max-runs", type=int, help="stop after this many finished runs")
+  parser.add_argument("--results", type=pathlib.Path, default=DEFAULT_RESULTS,
+                      help="results folder (default: experiments/results, committed)")
+  parser.add_argument("--workdirs", type=pathlib.Path, default=DEFAULT_WORKDIRS,
+                      help="folder for the runs' checkpoints and logs (default: runs/studies)")
+  args = parser.parse_args(argv)
+  try:
+    if args.max_runs is not None and args.max_runs < 1:
+      raise ValueError(f"--max-runs must be >= 1, got {args.max_runs}")
+    if args.list or args.name is None:
+      if args.name is not None:
+        studies.load(args.name)
+      print_status([args.name] if args.name else studies.names(), args.results,
+                   args.workdirs, per_run=args.name is not None)
+      return 0
+    run_study(args.name, args.results, args.workdirs, args.only, args.max_runs)
+  except (ValueError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(f"\nstopped; rerun `python -m experiments.study {args.name}` to resume",
+          file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,98 @@
+"""experiments/study.py: runs, skips finished runs, resumes partial ones, lists, fails in one line."""
+
+import json
+
+import pytest
+
+from experiments import studies
+from experiments import study as study_lib
+from experiments.configs import test as test_config
+
+
+def _tiny_study(steps=4):
+  def config():
+    c = test_config.get_config()
+    c.num_train_steps = steps
+    c.checkpoint_every_steps = 2
+    c.save_eval_logits = True
+    return c
+  calls = []
+  def analyze(run, workdir, summary):
+    calls.append(run.name)
+    return {"seen_accuracy": summary["eval_accuracy"]}
+  s = studies.Study(name="tiny", question="Does the runner work?",
+                    runs=studies.seeds(config, "cutmix", (0, 1), method="cutmix"),
+                    analyze=analyze)
+  return s, calls
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+  s, calls = _tiny_study()
+  monkeypatch.setattr(studies, "load", lambda name: s if name == "tiny" else
+                      (_ for _ in ()).throw(ValueError(f"unknown study {name!r}")))
+  monkeypatch.setattr(studies, "names", lambda: ["tiny"])
+  return s, calls
+
+
+def test_run_writes_results_then_rerun_skips(tiny, tmp_path, monkeypatch, capsys):
+  s, calls = tiny
+  results, workdirs = tmp_path / "results", tmp_path / "runs"
+  assert study_lib.run_study("tiny", results, workdirs, max_runs=1) == 1
+  first = json.loads((results / "tiny" / "cutmix__seed0.json").read_text())
+  assert first["run"] == "cutmix/seed0" and first["seed"] == 0
+  assert first["config"]["num_train_steps"] == 4
+  assert first["summary"]["steps"] == 4
+  assert first["analysis"] == {"seen_accuracy": first["summary"]["eval_accuracy"]}
+  assert first["epochs"] and "eval_accuracy" in first["epochs"][-1]
+  assert first["git_commit"] and first["device"]["platform"] == "cpu"
+  assert not (results / "tiny" / "cutmix__seed1.json").exists()
+  # seed1 is still to do; seed0 is done and must not train again.
+  from experiments import train
+  trained = []
+  real = train.train_and_evaluate
+  monkeypatch.setattr(train, "train_and_evaluate",
+                      lambda c, w: trained.append(c.seed) or real(c, w))
+  assert study_lib.run_study("tiny", results, workdirs) == 1
+  assert trained == [1] and calls == ["cutmix/seed0", "cutmix/seed1"]
+  assert study_lib.run_study("tiny", results, workdirs) == 0
+  assert trained == [1]
+  capsys.readouterr()
+  study_lib.print_status(["tiny"], results, workdirs, per_run=True)
+  out = capsys.readouterr().out
+  assert "tiny: 2 done, 0 partial, 0 to do" in out
+
+
+def test_list_reports_partial_runs_from_their_checkpoints(tiny, tmp_path, capsys):
+  s, _ = tiny
+  workdir = study_lib.workdir_of(tmp_path / "runs", s, s.runs[1])
+  (workdir / "checkpoints" / "2").mkdir(parents=True)
+  rows = study_lib.status_rows(s, tmp_path / "results", tmp_path / "runs")
+  assert [state for _, state, _ in rows] == ["to do", "partial"]
+  # 4 steps of 16 images at the default resnet_small rate; the partial run has 2 left.
+  assert rows[1][2] == pytest.approx(rows[0][2] / 2)
+
+
+def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
+  assert study_lib.main(["nope", "--results", str(tmp_path)]) == 2
+  assert capsys.readouterr().err.strip() == "error: unknown study 'nope'"
+  assert study_lib.main(["tiny", "--only", "mixup/*", "--results", str(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: --only 'mixup/*' matches no run of tiny") and err.count("\n") == 1
+  assert study_lib.main(["tiny", "--max-runs", "0"]) == 2
+
+
+def test_run_names_and_duplicates_are_checked():
+  with pytest.raises(ValueError, match="run name"):
+    studies.Run("bad name", test_config.get_config())
+  run = studies.Run("a/seed0", test_config.get_config())
+  with pytest.raises(ValueError, match="duplicate run names"):
+    studies.Study("x", "?", runs=[run, run])
+
+
+def test_every_study_loads_and_names_its_runs_uniquely():
+  for name in studies.names():
+    s = studies.load(name)
+    assert s.runs and s.name == name
+    for run in s.runs:
+      assert run.config.seed == run.tags.get("seed", run.config.seed)
