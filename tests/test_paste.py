@@ -1,0 +1,161 @@
+"""The patch path (`paste_rows`): bit for bit a NumPy restatement of CutMix's paste,
+for every layout, dtype, box mode and partner; in place when donated."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+import pytest
+
+import jaxmix
+from jaxmix._src import paste
+
+DTYPES = [np.uint8, np.int32, np.float32, ml_dtypes.bfloat16]
+
+
+def numpy_paste(x, partner, y1, y2, x1, x2, data_format):
+  """The paper's paste on NHWC: out[i, y1:y2, x1:x2] = x[partner[i], y1:y2, x1:x2]."""
+  nhwc = x if data_format == "NHWC" else x.transpose(0, 2, 3, 1)
+  out = nhwc.copy()
+  for i in range(len(x)):
+    a, b = max(y1[i], 0), max(y2[i], 0)
+    c, d = max(x1[i], 0), max(x2[i], 0)
+    out[i, a:b, c:d] = nhwc[partner[i], a:b, c:d]
+  return out if data_format == "NHWC" else out.transpose(0, 3, 1, 2)
+
+
+def random_images(rng, shape, dtype):
+  if np.issubdtype(dtype, np.integer):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+  x = rng.standard_normal(shape).astype(np.float32).astype(dtype)
+  x.flat[::7] = np.nan  # NaNs must be copied, never compared or computed
+  x.flat[::11] = -0.0
+  return x
+
+
+def bits(a):
+  a = np.asarray(a)
+  return a.view(np.dtype(f"u{a.dtype.itemsize}"))
+
+
+@st.composite
+def cases(draw):
+  batch = draw(st.integers(1, 6))
+  height, width, channels = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(
+      st.integers(1, 3))
+  per_sample = draw(st.booleans())
+  n = batch if per_sample else 1
+
+  def side(size):
+    lo = draw(st.lists(st.integers(0, size), min_size=n, max_size=n))
+    hi = [draw(st.integers(l, size)) for l in lo]  # may equal lo: an empty box
+    return lo, hi
+
+  y1, y2 = side(height)
+  x1, x2 = side(width)
+  partner_kind = draw(st.sampled_from(["index", "flip", "roll"]))
+  return dict(batch=batch, height=height, width=width, channels=channels,
+              per_sample=per_sample, y1=y1, y2=y2, x1=x1, x2=x2,
+              dtype=draw(st.sampled_from(DTYPES)),
+              data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
+              partner_kind=partner_kind, seed=draw(st.integers(0, 2**16)),
+              jit=draw(st.booleans()))
+
+
+@given(cases())
+def test_equals_numpy_paste_bit_for_bit(case):
+  rng = np.random.default_rng(case["seed"])
+  b, h, w, c = case["batch"], case["height"], case["width"], case["channels"]
+  shape = (b, h, w, c) if case["data_format"] == "NHWC" else (b, c, h, w)
+  x = random_images(rng, shape, case["dtype"])
+  if case["partner_kind"] == "index":
+    index = rng.integers(0, b, b)  # any index, not only a permutation
+    partners = jnp.asarray(index, jnp.int32)
+  elif case["partner_kind"] == "flip":
+    index = np.arange(b)[::-1]
+    partners = lambda a: jnp.flip(a, axis=0)
+  else:
+    index = (np.arange(b) - 1) % b
+    partners = lambda a: jnp.roll(a, 1, axis=0)
+  coords = {k: np.array(case[k] * (b if not case["per_sample"] else 1)) for k in
+            ("y1", "y2", "x1", "x2")}
+  box_args = {k: (jnp.asarray(v, jnp.int32) if case["per_sample"]
+                  else jnp.asarray(v[0], jnp.int32)) for k, v in coords.items()}
+  box = jaxmix.Box(**box_args)
+  run = lambda x, box: paste.paste_rows(x, partners, box, data_format=case["data_format"])
+  got = (jax.jit(run) if case["jit"] else run)(jnp.asarray(x), box)
+  want = numpy_paste(x, index, coords["y1"], coords["y2"], coords["x1"], coords["x2"],
+                     case["data_format"])
+  assert got.dtype == x.dtype and got.shape == x.shape
+  np.testing.assert_array_equal(bits(got), bits(want))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_equals_the_mask_path(dtype, data_format, per_sample):
+  """The same pixels as jaxmix's mask path (`paste_box`) for the same boxes and partners."""
+  rng = np.random.default_rng(0)
+  b, h, w, c = 8, 12, 10, 3
+  shape = (b, h, w, c) if data_format == "NHWC" else (b, c, h, w)
+  x = jnp.asarray(random_images(rng, shape, dtype))
+  n = (b,) if per_sample else ()
+  y1 = rng.integers(0, h, n)
+  x1 = rng.integers(0, w, n)
+  box = jaxmix.Box(*(jnp.asarray(v, jnp.int32) for v in (
+      y1, y1 + rng.integers(0, h, n), x1, x1 + rng.integers(0, w, n))))
+  box = jaxmix.Box(box.y1, jnp.minimum(box.y2, h), box.x1, jnp.minimum(box.x2, w))
+  perm = rng.permutation(b)
+  mask_path = jaxmix.paste_box(x, x[perm], box, data_format)
+  got = paste.paste_rows(x, jnp.asarray(perm), box, data_format=data_format)
+  np.testing.assert_array_equal(bits(got), bits(mask_path))
+  assert not np.array_equal(bits(got), bits(x)) or not np.any(
+      np.asarray(jaxmix.box_area(box)))
+
+
+def test_donated_buffer_is_rewritten_in_place():
+  """Donated, the result reuses the input buffer (no new batch-sized allocation)."""
+  x = jnp.asarray(np.arange(4 * 6 * 5 * 2, dtype=np.float32).reshape(4, 6, 5, 2))
+  want = numpy_paste(np.asarray(x), np.arange(4)[::-1], [1] * 4, [4] * 4, [0] * 4,
+                     [3] * 4, "NHWC")
+  pointer = x.unsafe_buffer_pointer()
+  fn = jax.jit(lambda x, box: paste.paste_rows(x, lambda a: jnp.flip(a, 0), box),
+               donate_argnums=0)
+  box = jaxmix.Box(*(jnp.int32(v) for v in (1, 4, 0, 3)))
+  got = fn(x, box)
+  assert x.is_deleted()
+  np.testing.assert_array_equal(np.asarray(got), want)
+  assert got.unsafe_buffer_pointer() == pointer
+
+
+def test_only_box_rows_are_visited_in_batch_mode():
+  """Batch mode loops over the box's rows only: the compiled loop runs y2 - y1 times."""
+  calls = []
+  x = jnp.zeros((2, 16, 4, 1), jnp.float32) + jnp.arange(2.0)[:, None, None, None]
+
+  def gather(a):
+    jax.debug.callback(lambda: calls.append(1))
+    return jnp.flip(a, 0)
+
+  box = jaxmix.Box(*(jnp.int32(v) for v in (5, 8, 1, 3)))
+  out = paste.paste_rows(x, gather, box)
+  jax.block_until_ready(out)
+  jax.effects_barrier()
+  assert len(calls) == 3
+  np.testing.assert_array_equal(np.asarray(out)[0, 5:8, 1:3], 1.0)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(data_format="NWHC"), "data_format must be"),
+    (dict(partners=jnp.zeros(3, jnp.int32)), r"partners must be an index array of shape \(4,\)"),
+    (dict(images=jnp.zeros((4, 5, 5))), "images must be rank 4"),
+])
+def test_errors_name_the_argument(bad, match):
+  args = dict(images=jnp.zeros((4, 5, 5, 1)), partners=jnp.arange(4),
+              box=jaxmix.Box(*(jnp.int32(v) for v in (0, 1, 0, 1))))
+  args.update(bad)
+  with pytest.raises(ValueError, match=match):
+    paste.paste_rows(args.pop("images"), args.pop("partners"), args.pop("box"), **args)
