@@ -16,9 +16,10 @@ import argparse
 import logging
 import time
 
+from experiments import data_registry
 from experiments import input_pipeline
 
-CHOICES = input_pipeline._LOCAL + ("image_folder",)  # pylint: disable=protected-access
+CHOICES = data_registry.BUILTIN + ("image_folder",)
 
 
 def main(argv=None) -> None:
