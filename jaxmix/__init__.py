@@ -1,33 +1,76 @@
-"""jaxmix: CutMix, Mixup and Cutout as pure, jit-compiled, vmapped JAX ops."""
+"""jaxmix: CutMix, Mixup and Cutout as pure, jit-compiled, vmapped JAX ops.
 
-from jaxmix.boxes import Box
-from jaxmix.boxes import box_area
-from jaxmix.boxes import box_from_centre
-from jaxmix.boxes import box_mask
-from jaxmix.boxes import corrected_lam
-from jaxmix.boxes import cutout_box
-from jaxmix.boxes import sample_box
-from jaxmix.boxes import sample_box_minmax
-from jaxmix.boxes import sample_centre
-from jaxmix.boxes import sample_erasing_box
-from jaxmix.boxes import sample_lam
-from jaxmix.cutmix import cutmix
-from jaxmix.cutmix import cutmix_single
-from jaxmix.cutmix import paste_box
-from jaxmix.cutout import cutout
-from jaxmix.cutout import erase_box
-from jaxmix.cutout import random_erasing
-from jaxmix.labels import check_label_ids
-from jaxmix.labels import label_rows
-from jaxmix.labels import mix_labels
-from jaxmix.labels import one_hot
-from jaxmix.mixup import blend
-from jaxmix.mixup import mixup
-from jaxmix.modes import draw_params
-from jaxmix.partners import gather_partners
-from jaxmix.partners import partner_index
-from jaxmix.policy import MixConfig
-from jaxmix.policy import mix
-from jaxmix.policy import sample_mix_params
+The public API is re-exported here; the implementation lives in `jaxmix._src`
+(one module per concept: sampling, boxes, pairing, modes, targets, the shared
+op skeleton `mixing`, and one module per op).
+"""
 
-__version__ = "0.1.0"
+from jaxmix._src.boxes import Box
+from jaxmix._src.boxes import box_area
+from jaxmix._src.boxes import box_from_centre
+from jaxmix._src.boxes import box_mask
+from jaxmix._src.boxes import corrected_lam
+from jaxmix._src.boxes import cutout_box
+from jaxmix._src.boxes import sample_box
+from jaxmix._src.boxes import sample_box_minmax
+from jaxmix._src.boxes import sample_centre
+from jaxmix._src.boxes import sample_erasing_box
+from jaxmix._src.cutmix import cutmix
+from jaxmix._src.cutmix import cutmix_single
+from jaxmix._src.cutmix import paste_box
+from jaxmix._src.cutout import cutout
+from jaxmix._src.cutout import erase_box
+from jaxmix._src.cutout import random_erasing
+from jaxmix._src.mixing import MixOp
+from jaxmix._src.mixing import mix_batch
+from jaxmix._src.mixup import blend
+from jaxmix._src.mixup import mixup
+from jaxmix._src.modes import draw_params
+from jaxmix._src.pairing import gather_partners
+from jaxmix._src.pairing import partner_index
+from jaxmix._src.policy import MixConfig
+from jaxmix._src.policy import mix
+from jaxmix._src.policy import sample_mix_params
+from jaxmix._src.sampling import sample_lam
+from jaxmix._src.targets import check_label_ids
+from jaxmix._src.targets import label_rows
+from jaxmix._src.targets import mix_labels
+from jaxmix._src.targets import mix_rows
+from jaxmix._src.targets import one_hot
+
+__version__ = "0.2.0.dev0"
+
+__all__ = (
+    "Box",
+    "MixConfig",
+    "MixOp",
+    "blend",
+    "box_area",
+    "box_from_centre",
+    "box_mask",
+    "check_label_ids",
+    "corrected_lam",
+    "cutmix",
+    "cutmix_single",
+    "cutout",
+    "cutout_box",
+    "draw_params",
+    "erase_box",
+    "gather_partners",
+    "label_rows",
+    "mix",
+    "mix_batch",
+    "mix_labels",
+    "mix_rows",
+    "mixup",
+    "one_hot",
+    "partner_index",
+    "paste_box",
+    "random_erasing",
+    "sample_box",
+    "sample_box_minmax",
+    "sample_centre",
+    "sample_erasing_box",
+    "sample_lam",
+    "sample_mix_params",
+)

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
+from jaxmix._src import _checks
 
 
 def image_size(images: jax.Array, data_format: str) -> tuple[int, int]:

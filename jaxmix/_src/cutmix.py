@@ -6,17 +6,18 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
-from jaxmix import _layout
-from jaxmix import boxes
-from jaxmix import labels as labels_lib
-from jaxmix import modes
-from jaxmix import partners
+from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import boxes
+from jaxmix._src import mixing
+from jaxmix._src import sampling
 
 
 def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
               data_format: str = "NHWC") -> jax.Array:
   """Copies `box` of `partner_images` into `images` (pixels exact, dtype kept).
+
+  This is CutMix's apply step: images, partner images, boxes in; mixed images out.
 
   Args:
     images, partner_images: [B, H, W, C] (or NCHW), same shape and dtype; or a
@@ -32,15 +33,29 @@ def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
   return jnp.where(mask, partner_images, images)
 
 
-def _sampler(alpha, minmax, height: int, width: int):
+def _sampler(alpha, minmax, correct_lam: bool, height: int, width: int):
+  """One sample's draw: {"box", "lam"}, lam being the label weight of the image."""
   def draw(key):
     key_lam, key_box = jax.random.split(key)
     if minmax is None:
-      lam = boxes.sample_lam(key_lam, alpha)
-      return boxes.sample_box(key_box, lam, height, width), lam
-    box = boxes.sample_box_minmax(key_box, minmax, height, width)
-    return box, boxes.corrected_lam(box, height, width)
+      lam = sampling.sample_lam(key_lam, alpha)
+      box = boxes.sample_box(key_box, lam, height, width)
+    else:
+      box = boxes.sample_box_minmax(key_box, minmax, height, width)
+      lam = boxes.corrected_lam(box, height, width)
+    if correct_lam:
+      lam = boxes.corrected_lam(box, height, width)
+    return {"box": box, "lam": lam}
   return draw
+
+
+def cutmix_op(alpha, minmax, correct_lam: bool, height: int, width: int,
+              data_format: str) -> mixing.MixOp:
+  """CutMix as a `MixOp` (sampler, paste, label weights by area)."""
+  return mixing.MixOp(
+      draw=_sampler(alpha, minmax, correct_lam, height, width),
+      apply=lambda params, x, partner_x: paste_box(x, partner_x, params["box"], data_format),
+      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)))
 
 
 def _validate(alpha, minmax, data_format):
@@ -69,10 +84,9 @@ def cutmix_single(key: chex.PRNGKey, image: jax.Array, partner_image: jax.Array,
     raise ValueError(f"partner_image must match image, got {partner_image.shape} "
                      f"{partner_image.dtype} vs {image.shape} {image.dtype}")
   height, width = _layout.image_size(image, data_format)
-  box, lam = _sampler(alpha, minmax, height, width)(key)
-  if correct_lam or minmax is not None:
-    lam = boxes.corrected_lam(box, height, width)
-  return paste_box(image, partner_image, box, data_format), lam
+  op = cutmix_op(alpha, minmax, correct_lam, height, width, data_format)
+  params = op.draw(key)
+  return op.apply(params, image, partner_image), params["lam"]
 
 
 def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -94,7 +108,7 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
     alpha: α > 0 (float or traced scalar).
     mode: "batch" (one λ and box), "pair" (timm pair mode) or "elem" (per sample).
-    partner: "flip", "roll" or "permute" (see `jaxmix.partners`).
+    partner: "flip", "roll" or "permute" (see `jaxmix.partner_index`).
     minmax: optional (lo, hi) side-length fractions, timm's `cutmix_minmax`.
     correct_lam: correct λ to the clipped box's area (official CutMix and timm).
     num_classes: K, required for integer labels.
@@ -109,17 +123,9 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
   """
   _checks.check_images(images)
   _validate(alpha, minmax, data_format)
-  _checks.check_choice("mode", mode, _checks.MODES)
-  modes.check_pair_partner(mode, partner)
-  rows = labels_lib.batch_label_rows(images, labels, num_classes, label_smoothing)
-  batch_size = images.shape[0]
   height, width = _layout.image_size(images, data_format)
-  key_partner, key_params = jax.random.split(key)
-  box, lam = modes.draw_params(key_params, _sampler(alpha, minmax, height, width),
-                               mode, batch_size, num_shards)
-  if correct_lam or minmax is not None:
-    lam = boxes.corrected_lam(box, height, width)
-  partner_images = partners.gather_partners(images, key_partner, partner, num_shards)
-  partner_rows = partners.gather_partners(rows, key_partner, partner, num_shards)
-  mixed = paste_box(images, partner_images, box, data_format)
-  return mixed, labels_lib.mix_labels(lam, rows, partner_rows)
+  op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format)
+  out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
+                         num_shards=num_shards, num_classes=num_classes,
+                         label_smoothing=label_smoothing)
+  return out.images, out.targets

@@ -4,10 +4,10 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
-from jaxmix import _layout
-from jaxmix import boxes
-from jaxmix import modes
+from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import boxes
+from jaxmix._src import modes
 
 
 def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHWC") -> jax.Array:

@@ -6,12 +6,10 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
-from jaxmix import _layout
-from jaxmix import boxes
-from jaxmix import labels as labels_lib
-from jaxmix import modes
-from jaxmix import partners
+from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import mixing
+from jaxmix._src import sampling
 
 
 def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.Array:
@@ -32,6 +30,14 @@ def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.A
     info = jnp.iinfo(images.dtype)
     mixed = jnp.clip(jnp.round(mixed), info.min, info.max)
   return mixed.astype(images.dtype)
+
+
+def mixup_op(alpha) -> mixing.MixOp:
+  """Mixup as a `MixOp`: λ ~ Beta(α, α), blend, label weights (λ, 1 − λ)."""
+  return mixing.MixOp(
+      draw=lambda key: sampling.sample_lam(key, alpha),
+      apply=lambda lam, x, partner_x: blend(x, partner_x, lam),
+      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)))
 
 
 def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -57,13 +63,8 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   """
   _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
-  _checks.check_choice("mode", mode, _checks.MODES)
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  modes.check_pair_partner(mode, partner)
-  rows = labels_lib.batch_label_rows(images, labels, num_classes, label_smoothing)
-  key_partner, key_params = jax.random.split(key)
-  lam = modes.draw_params(key_params, lambda k: boxes.sample_lam(k, alpha), mode,
-                          images.shape[0], num_shards)
-  partner_images = partners.gather_partners(images, key_partner, partner, num_shards)
-  partner_rows = partners.gather_partners(rows, key_partner, partner, num_shards)
-  return blend(images, partner_images, lam), labels_lib.mix_labels(lam, rows, partner_rows)
+  out = mixing.mix_batch(key, images, labels, mixup_op(alpha), mode=mode, partner=partner,
+                         num_shards=num_shards, num_classes=num_classes,
+                         label_smoothing=label_smoothing)
+  return out.images, out.targets

@@ -14,7 +14,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
+from jaxmix._src import _checks
 
 
 def draw_params(key: chex.PRNGKey, draw: Callable[[chex.PRNGKey], Any], mode: str,

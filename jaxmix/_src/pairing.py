@@ -11,7 +11,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
+from jaxmix._src import _checks
 
 
 def _check(batch_size: int, partner: str, num_shards: int) -> int:

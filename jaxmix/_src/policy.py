@@ -13,14 +13,14 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxmix import _checks
-from jaxmix import _layout
-from jaxmix import boxes
-from jaxmix import labels as labels_lib
-from jaxmix import modes
-from jaxmix import partners
-from jaxmix.cutmix import paste_box
-from jaxmix.mixup import blend
+from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import boxes
+from jaxmix._src import mixing
+from jaxmix._src import modes
+from jaxmix._src import sampling
+from jaxmix._src.cutmix import paste_box
+from jaxmix._src.mixup import blend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,8 +89,8 @@ def _sampler(config: MixConfig, height: int, width: int):
   def draw(key):
     k_apply, k_switch, k_mixup, k_cutmix, k_box = jax.random.split(key, 5)
     # An α of 0 switches the op off; sample with α = 1 there so no NaN is drawn.
-    lam_mixup = boxes.sample_lam(k_mixup, jnp.where(mixup_on, mixup_alpha, 1.0))
-    lam_cutmix = boxes.sample_lam(k_cutmix, jnp.where(cutmix_alpha > 0, cutmix_alpha, 1.0))
+    lam_mixup = sampling.sample_lam(k_mixup, jnp.where(mixup_on, mixup_alpha, 1.0))
+    lam_cutmix = sampling.sample_lam(k_cutmix, jnp.where(cutmix_alpha > 0, cutmix_alpha, 1.0))
     use_cutmix = jnp.where(mixup_on & cutmix_on,
                            jax.random.uniform(k_switch) < config.switch_prob, cutmix_on)
     lam = jnp.where(use_cutmix, lam_cutmix, lam_mixup)
@@ -141,20 +141,26 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
   if not isinstance(config, MixConfig):
     raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
   _checks.check_images(images)
-  rows = labels_lib.batch_label_rows(images, labels, config.num_classes, config.label_smoothing)
-  height, width = _layout.image_size(images, config.data_format)
-  key_partner, key_params = jax.random.split(key)
-  params = sample_mix_params(key_params, config, images.shape[0], height, width)
-  partner_images = partners.gather_partners(images, key_partner, config.partner,
-                                            config.num_shards)
-  partner_rows = partners.gather_partners(rows, key_partner, config.partner, config.num_shards)
-  pasted = paste_box(images, partner_images, params["box"], config.data_format)
-  blended = blend(images, partner_images, params["lam"])
-  use_cutmix = _layout.expand_per_sample(params["use_cutmix"], images.ndim)
-  mixed = jnp.where(use_cutmix, pasted, blended)
-  mixed_rows = labels_lib.mix_labels(params["label_lam"], rows, partner_rows)
+  out = mixing.mix_batch(key, images, labels, policy_op(config, images), mode=config.mode,
+                         partner=config.partner, num_shards=config.num_shards,
+                         num_classes=config.num_classes,
+                         label_smoothing=config.label_smoothing)
   # Traced settings cannot raise inside jit; invalid ones make the labels NaN (loud).
-  return mixed, jnp.where(_settings_valid(config), mixed_rows, jnp.nan)
+  return out.images, jnp.where(_settings_valid(config), out.targets, jnp.nan)
+
+
+def policy_op(config: MixConfig, images: jax.Array) -> mixing.MixOp:
+  """The policy as a `MixOp`: per draw, CutMix's paste or Mixup's blend."""
+  height, width = _layout.image_size(images, config.data_format)
+
+  def apply(params, x, partner_x):
+    pasted = paste_box(x, partner_x, params["box"], config.data_format)
+    blended = blend(x, partner_x, params["lam"])
+    return jnp.where(_layout.expand_per_sample(params["use_cutmix"], x.ndim), pasted, blended)
+
+  return mixing.MixOp(
+      draw=_sampler(config, height, width), apply=apply,
+      weights=lambda p: (p["label_lam"], 1.0 - jnp.asarray(p["label_lam"], jnp.float32)))
 
 
 def _settings_valid(config: MixConfig) -> jax.Array:

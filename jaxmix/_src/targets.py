@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from jaxmix import _checks
+from jaxmix._src import _checks
 
 
 def one_hot(labels: jax.Array, num_classes: int, *, smoothing=0.0) -> jax.Array:
@@ -93,8 +93,24 @@ def batch_label_rows(images: jax.Array, labels: jax.Array, num_classes: Optional
 def mix_labels(lam: jax.Array, rows: jax.Array, partner_rows: jax.Array) -> jax.Array:
   """λ·y + (1 − λ)·y_partner, with λ a scalar or one per row."""
   lam = jnp.asarray(lam, jnp.float32)
-  lam = lam.reshape(lam.shape + (1,) * (rows.ndim - lam.ndim))
-  return lam * rows + (1.0 - lam) * partner_rows
+  return mix_rows((lam, 1.0 - lam), (rows, partner_rows))
+
+
+def mix_rows(weights, sources) -> jax.Array:
+  """Σ_i w_i·y_i over the sources (the image's rows first, then its partners').
+
+  Args:
+    weights: one weight per source, each a scalar or one per row ([B]).
+    sources: float rows [B, K] of the image and of each partner.
+  """
+  def expand(w):
+    w = jnp.asarray(w, jnp.float32)
+    return w.reshape(w.shape + (1,) * (sources[0].ndim - w.ndim))
+
+  out = expand(weights[0]) * sources[0]
+  for w, rows in zip(weights[1:], sources[1:]):
+    out = out + expand(w) * rows
+  return out
 
 
 def check_label_ids(labels: jax.Array, num_classes: int) -> None:
