@@ -80,6 +80,16 @@ def prepared_names(data_dir: str | None = None) -> tuple[str, ...]:
                       if p.is_dir() and any(p.glob("*/dataset_info.json"))))
 
 
+def check_new_name(name: str) -> None:
+  """Refuses a name for a user's dataset that a built-in or TFDS catalogue dataset already has."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if not name or not name.isidentifier() or name != name.lower():
+    raise ValueError(f"name must be a lower-case identifier (letters, digits, _), got {name!r}")
+  if name in BUILTIN or name in tfds.list_builders(with_community_datasets=False):
+    raise ValueError(f"name {name!r} is taken by a built-in or TFDS catalogue dataset; "
+                     f"choose another")
+
+
 def _builtin_builder(dataset: str, data_dir: str, source=None):
   from experiments import datasets  # pylint: disable=g-import-not-at-top
   if dataset == "shapes":

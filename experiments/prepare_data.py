@@ -6,8 +6,8 @@ r"""Prepares a dataset into TFDS array_record format under a data_dir, without T
   python -m experiments.prepare_data --dataset fashion_mnist_idx [--source ../shared/data/fashion-mnist]
   python -m experiments.prepare_data --dataset image_folder --name my_data --source DIR_OR_TAR
 
-`image_folder` reads any split/class/image layout (a folder or .tar[.gz]); the result is read back
-with `tfds.builder_from_directory(DATA_DIR/my_data/1.0.0).as_data_source()`.
+`image_folder` reads any split/class/image layout (a folder or .tar[.gz]); the result is then
+trainable by its name like any other dataset (`--config.dataset=my_data`, with the same data_dir).
 """
 
 from __future__ import annotations
@@ -38,20 +38,29 @@ def main(argv=None) -> None:
   logging.getLogger("absl").setLevel(logging.ERROR)
   data_dir = input_pipeline.default_data_dir(args.data_dir)
   start = time.perf_counter()
-  if args.dataset == "image_folder":
-    if not args.name or not args.source:
-      parser.error("--dataset image_folder needs --name and --source")
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from experiments import datasets  # pylint: disable=g-import-not-at-top
-    tfds.disable_progress_bar()
-    builder = datasets.prepare(datasets.image_folder_builder(
-        args.name, args.source, data_dir=data_dir, mode="L" if args.grayscale else "RGB"))
-    splits = {k: v.num_examples for k, v in builder.info.splits.items()}
-    print(f"{args.name}: {splits} in {builder.data_dir} ({time.perf_counter() - start:.1f} s)")
-    return
-  input_pipeline.prepare(args.dataset, data_dir, source=args.source)
-  info = input_pipeline.get_info(args.dataset, data_dir)
-  print(f"{info}\nprepared in {data_dir} ({time.perf_counter() - start:.1f} s)")
+  try:
+    if args.dataset == "image_folder":
+      if not args.name or not args.source:
+        parser.error("--dataset image_folder needs --name and --source")
+      _prepare_image_folder(args.name, args.source, data_dir, args.grayscale)
+      name = args.name
+    else:
+      input_pipeline.prepare(args.dataset, data_dir, source=args.source)
+      name = args.dataset
+    info = input_pipeline.get_info(name, data_dir)
+  except (ValueError, FileNotFoundError) as e:
+    parser.exit(2, f"error: {e}\n")
+  print(f"{info}\nprepared in {data_dir} ({time.perf_counter() - start:.1f} s); train on it with "
+        f"--config.dataset={name}" + (f" --config.data_dir={data_dir}" if args.data_dir else ""))
+
+
+def _prepare_image_folder(name: str, source: str, data_dir: str, grayscale: bool) -> None:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from experiments import datasets  # pylint: disable=g-import-not-at-top
+  data_registry.check_new_name(name)
+  tfds.disable_progress_bar()
+  datasets.prepare(datasets.image_folder_builder(name, source, data_dir=data_dir,
+                                                 mode="L" if grayscale else "RGB"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 import gzip
 import io
+import os
 import pathlib
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -85,6 +88,23 @@ def test_shapes_deterministic():
   assert not np.array_equal(a["image"], c["image"])
   d = shapes.generate(50, seed=7, split="test")
   assert not np.array_equal(a["image"], d["image"])
+
+
+def test_shapes_other_splits_are_the_same_in_every_process():
+  # Python salts str hashes per process (PYTHONHASHSEED): a split's stream must not use hash().
+  code = ("import hashlib; from experiments.datasets import shapes; "
+          "print(hashlib.sha256(shapes.generate(20, split='extra')['image'].tobytes()).hexdigest())")
+  root = pathlib.Path(__file__).resolve().parents[1]
+  digests = set()
+  for hash_seed in ("1", "2"):
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                            text=True, timeout=120, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": hash_seed})
+    digests.add(result.stdout.strip())
+  assert len(digests) == 1
+  extra = shapes.generate(20, split="extra")["image"]
+  for named in ("train", "test", "validation"):  # A stream of its own.
+    assert not np.array_equal(extra, shapes.generate(20, split=named)["image"])
 
 
 def test_shapes_bad_arguments():
@@ -174,6 +194,46 @@ def test_prepare_data_cli_image_folder(tmp_path, capsys):
   stored = test.__getitems__(list(range(len(test))))
   np.testing.assert_array_equal(np.stack([e["image"][..., 0] for e in stored]),
                                 np.stack([p for p, _ in expected["test"]]))
+
+
+def test_image_folder_is_trainable_by_name(tmp_path, capsys):
+  expected = _write_folder(tmp_path / "pics", {"train": 4, "test": 3})
+  data_dir = str(tmp_path / "tfds")
+  with pytest.raises(ValueError, match="unknown dataset 'my_data'.*none yet.*image_folder"):
+    ip.get_info("my_data", data_dir)
+  prepare_data.main(["--dataset", "image_folder", "--name", "my_data",
+                     "--source", str(tmp_path / "pics"), "--data_dir", data_dir])
+  assert "--config.dataset=my_data" in capsys.readouterr().out
+  info = ip.get_info("my_data", data_dir)
+  assert info.image_shape == (8, 6, 3) and info.class_names == ("ant", "bee", "cow")
+  assert (info.num_train, info.num_eval, info.num_classes) == (12, 9, 3)
+  train = np.stack([p for p, _ in expected["train"]]).astype(np.float64)
+  np.testing.assert_allclose(info.mean, train.mean(axis=(0, 1, 2)), rtol=1e-6)
+  batch = next(ip.train_batches("my_data", batch_size=6, seed=0, data_dir=data_dir))
+  assert batch["image"].shape == (6, 8, 6, 3) and batch["image"].dtype == np.uint8
+  batches = list(ip.eval_batches("my_data", batch_size=4, data_dir=data_dir))
+  images = np.concatenate([b["image"][b["mask"]] for b in batches])
+  np.testing.assert_array_equal(images, np.stack([p for p, _ in expected["test"]]))
+  with pytest.raises(ValueError, match="unknown dataset 'my_dat'.*my_data"):
+    ip.get_info("my_dat", data_dir)
+
+
+@pytest.mark.parametrize("name", ["shapes", "cifar10", "My Data"])
+def test_prepare_data_refuses_taken_or_bad_names(tmp_path, capsys, name):
+  _write_folder(tmp_path / "pics", {"train": 1})
+  with pytest.raises(SystemExit) as e:
+    prepare_data.main(["--dataset", "image_folder", "--name", name, "--source",
+                       str(tmp_path / "pics"), "--data_dir", str(tmp_path / "tfds")])
+  assert e.value.code == 2 and "name" in capsys.readouterr().err
+
+
+def test_prepare_data_missing_source_is_one_error_line(tmp_path, capsys, monkeypatch):
+  monkeypatch.setenv("JAXMIX_SHARED_DATA", "/nonexistent")
+  with pytest.raises(SystemExit) as e:
+    prepare_data.main(["--dataset", "cifar10_jpeg", "--data_dir", str(tmp_path)])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and err.startswith("error: cifar10_jpeg is not prepared")
+  assert err.count("\n") == 1
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +336,15 @@ def test_fashion_mnist_idx_from_tiny_files(tmp_path):
   np.testing.assert_array_equal(test["label"], arrays["test"][1])
   batch = next(ip.train_batches("fashion_mnist_idx", batch_size=4, seed=0, data_dir=data_dir))
   assert batch["image"].shape == (4, 28, 28, 1)
+
+
+@needs_fashion
+def test_real_fashion_mnist_has_one_channel(tmp_path):
+  info = ip.get_info("fashion_mnist_idx", str(tmp_path))
+  assert info.image_shape == (28, 28, 1) and len(info.mean) == len(info.std) == 1
+  assert (info.num_train, info.num_eval) == (60_000, 10_000)
+  batch = next(ip.train_batches("fashion_mnist_idx", batch_size=8, seed=0, data_dir=str(tmp_path)))
+  assert batch["image"].shape == (8, 28, 28, 1)
 
 
 @needs_fashion
