@@ -1,26 +1,39 @@
-"""jaxmix against peers on one machine, in one run: timm's Mixup (PyTorch) and Keras 3 (JAX backend).
+"""Every jaxmix op and mode against its peers and the physical floors, in one run.
 
-Median ms per call for CutMix and Mixup at one λ per batch ("batch") and one per image
-("elem"), and each peer's time over jaxmix's (> 1: jaxmix is faster). Same batch for all:
-float32, NHWC for JAX, NCHW for torch (timm's layout); 1000 classes.
+For each shape and dtype, every candidate is called once per round, rounds
+interleaved (see `benchmarks/_timing.py`); each row gives the median ms, the
+interquartile range, and the ratio of its median to two floors measured in the
+same rounds:
+- `np.copyto` of the batch into a reused buffer (read once, write once; no
+  allocation): the memory floor of any op that writes a batch;
+- a jitted `-x` with the input donated (rewrites the batch in its own buffer).
+`-x` into a fresh output (what the old README called "a copy") is listed too: on a
+CPU its cost is mostly page-faulting a new batch-sized buffer on every call.
 
-- jaxmix: the jitted op, one fresh key per call.
-- timm 1.0: `timm.data.mixup.Mixup` (its elem mode loops over the batch in Python).
-- Keras 3: `keras.layers.CutMix` / `keras.layers.MixUp` called on device arrays (their
-  `factor` = α); Keras draws one λ per image, so it is listed under elem.
+Candidates (1000 classes, integer labels, a new key / seed per call):
+- jaxmix: cutmix / mixup in batch, pair, elem; cutmix with `method="patch"` and the
+  batch donated (the in-place patch path), cutout, random erasing, `mix` (timm
+  policy); the per-sample parameter draws alone.
+- a plain hand-written jitted JAX CutMix (per-sample Beta λ, official box, flip).
+- timm 1.x `Mixup` (PyTorch, NCHW, mixes in place) in batch / pair / elem.
+- torchvision v2 `CutMix` / `MixUp` (one λ per batch).
+- Keras 3 `CutMix` / `MixUp` (JAX backend; one λ per image): eager, and jitted via
+  `keras.StatelessScope` (the seed state passed in and out).
+A peer that is not installed, or fails on a dtype, is listed as skipped with why.
 
-Set-up (peers are not dependencies of jaxmix): `pip install torch==2.13.0 keras` then
-`pip install --no-deps timm` (timm's mixup module is loaded alone, without torchvision).
-Usage: KERAS_BACKEND=jax python benchmarks/peer_speed.py [--shape 128x224x224x3] [--reps 10]
+Peers are not dependencies of jaxmix; install them in a separate venv:
+  python -m venv /tmp/peers && /tmp/peers/bin/pip install torch==2.14.1 \
+      torchvision==0.29.1 timm keras chex "jax==$(python -c 'import jax; print(jax.__version__)')"
+Run from the repository root (the peers' Python, jaxmix from the tree):
+  PYTHONPATH=. JAX_PLATFORMS=cpu /tmp/peers/bin/python -m benchmarks.peer_speed
+  ... --shapes 256x32x32x3 --dtypes float32 --rounds 9 --json docs/bench/peer.json
 """
 
 import argparse
 import functools
-import importlib.metadata
-import importlib.util
+import json
 import os
-import statistics
-import time
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -29,109 +42,256 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxmix  # noqa: E402
+from benchmarks import _timing  # noqa: E402
 
 NUM_CLASSES = 1000
 
 
-def _median_seconds(fn, reps: int) -> float:
-  fn(0)
-  fn(1)
-  times = []
-  for i in range(reps):
-    start = time.perf_counter()
-    fn(i + 2)
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+def _block(out):
+  jax.block_until_ready(out)
 
 
-def _jaxmix(images, labels, reps):
-  keys = jax.random.split(jax.random.key(0), reps + 2)
+def _np_dtype(name):
+  return {"float32": np.float32, "uint8": np.uint8, "bfloat16": jnp.bfloat16}[name]
+
+
+def floors(x_np: np.ndarray):
+  """np.copyto into a reused buffer; -x donated; -x into a fresh output."""
+  dst = np.empty_like(x_np)
+  neg_donated = jax.jit(lambda x: -x, donate_argnums=0)
+  neg_fresh = jax.jit(lambda x: -x)
+  state = {"x": jnp.asarray(x_np)}
+  src = jnp.asarray(x_np)
+
+  def donated(i):
+    state["x"] = neg_donated(state["x"])
+    _block(state["x"])
+
+  return {"floor: np.copyto (reused buffer)": lambda i: np.copyto(dst, x_np),
+          "floor: jitted -x, donated": donated,
+          "jitted -x, fresh output": lambda i: _block(neg_fresh(src))}
+
+
+def jaxmix_ops(x_np, labels_np, keys):
+  x, y = jnp.asarray(x_np), jnp.asarray(labels_np)
   out = {}
-  for op in ("cutmix", "mixup"):
-    for mode in ("batch", "elem"):
-      fn = jax.jit(functools.partial(getattr(jaxmix, op), num_classes=NUM_CLASSES, mode=mode,
-                                     alpha=1.0))
-      out[(op, mode)] = _median_seconds(
-          lambda i: jax.block_until_ready(fn(keys[i], images, labels)), reps)
+  c = functools.partial
+  ops = {}
+  for mode in ("batch", "pair", "elem"):
+    ops[f"jaxmix cutmix {mode}"] = c(jaxmix.cutmix, num_classes=NUM_CLASSES, mode=mode)
+    ops[f"jaxmix mixup {mode}"] = c(jaxmix.mixup, num_classes=NUM_CLASSES, mode=mode)
+  ops["jaxmix cutmix elem permute"] = c(jaxmix.cutmix, num_classes=NUM_CLASSES,
+                                        mode="elem", partner="permute")
+  ops["jaxmix cutout elem"] = lambda k, x, y: jaxmix.cutout(k, x, size=x.shape[1] // 2)
+  ops["jaxmix random_erasing"] = lambda k, x, y: jaxmix.random_erasing(k, x, prob=1.0)
+  for mode in ("batch", "elem"):
+    ops[f"jaxmix mix (timm policy) {mode}"] = (
+        lambda k, x, y, mode=mode: jaxmix.mix(k, x, y, jaxmix.MixConfig(
+            num_classes=NUM_CLASSES, mode=mode)))
+  for name, op in ops.items():
+    fn = jax.jit(op)
+    out[name] = lambda i, fn=fn: _block(fn(keys[i], x, y))
+  # The patch path with the batch donated: each call rewrites the previous output.
+  for mode in ("batch", "elem"):
+    fn = jax.jit(c(jaxmix.cutmix, num_classes=NUM_CLASSES, mode=mode, method="patch")
+                 if _has_method() else _no_method, donate_argnums=1)
+    state = {"x": jnp.asarray(x_np)}
+
+    def call(i, fn=fn, state=state):
+      state["x"], rows = fn(keys[i], state["x"], y)
+      _block(state["x"])
+    out[f"jaxmix cutmix {mode} patch, donated"] = call
+  draws = _draws_alone(x_np.shape)
+  if draws is not None:
+    out["jaxmix cutmix elem: parameter draws alone"] = lambda i: _block(draws(keys[i]))
   return out
 
 
-def _timm(images, labels, reps):
+def _has_method() -> bool:
+  import inspect
+  return "method" in inspect.signature(jaxmix.cutmix).parameters
+
+
+def _no_method(*args, **kwargs):
+  raise TypeError("this jaxmix has no cutmix(method=...)")
+
+
+def _draws_alone(shape):
+  """The per-sample (box, λ) draws of elem-mode CutMix without touching pixels."""
+  try:
+    from jaxmix._src import cutmix as cutmix_lib
+    from jaxmix._src import modes
+  except ImportError:
+    return None
+  b, h, w = shape[0], shape[1], shape[2]
+  op = cutmix_lib.cutmix_op(1.0, None, True, h, w, "NHWC")
+  return jax.jit(lambda k: modes.draw_params(k, op.draw, "elem", b))
+
+
+def plain_jax_cutmix(x_np, labels_np, keys):
+  """What a user would write in ten lines: per-sample Beta λ, official box, flip."""
+  b, h, w = x_np.shape[:3]
+
+  @jax.jit
+  def cutmix(key, x, y):
+    k1, k2, k3 = jax.random.split(key, 3)
+    lam = jax.random.beta(k1, 1.0, 1.0, (b,))
+    cut = jnp.sqrt(1.0 - lam)
+    cy = jax.random.randint(k2, (b,), 0, h)
+    cx = jax.random.randint(k3, (b,), 0, w)
+    ch, cw = (cut * h).astype(jnp.int32) // 2, (cut * w).astype(jnp.int32) // 2
+    y1, y2 = jnp.clip(cy - ch, 0, h), jnp.clip(cy + ch, 0, h)
+    x1, x2 = jnp.clip(cx - cw, 0, w), jnp.clip(cx + cw, 0, w)
+    ys, xs = jnp.arange(h)[:, None], jnp.arange(w)[None, :]
+    m = ((ys >= y1[:, None, None]) & (ys < y2[:, None, None]) & (xs >= x1[:, None, None])
+         & (xs < x2[:, None, None]))[..., None]
+    lam = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
+    rows = jax.nn.one_hot(y, NUM_CLASSES)
+    return (jnp.where(m, x[::-1], x),
+            lam[:, None] * rows + (1 - lam[:, None]) * rows[::-1])
+
+  x, y = jnp.asarray(x_np), jnp.asarray(labels_np)
+  return {"plain jitted JAX cutmix elem": lambda i: _block(cutmix(keys[i], x, y))}
+
+
+def timm_ops(x_np, labels_np):
   try:
     import torch
+    from timm.data import mixup as timm_mixup
   except ImportError as e:
-    print(f"torch not installed ({e}); skipping timm")
-    return {}
-  # `import timm` would import torchvision; its mixup module needs only torch and NumPy.
-  timm_spec = importlib.util.find_spec("timm")
-  if timm_spec is None:
-    print("timm not installed; skipping timm")
-    return {}
-  torch.manual_seed(0)
-  path = os.path.join(timm_spec.submodule_search_locations[0], "data", "mixup.py")
-  spec = importlib.util.spec_from_file_location("timm_mixup", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  x = torch.from_numpy(np.asarray(images).transpose(0, 3, 1, 2).copy())
-  y = torch.from_numpy(np.asarray(labels).astype(np.int64))
+    return {}, {"timm": f"not importable ({e})"}
+  x = _torch_nchw(torch, x_np)
+  y = torch.from_numpy(labels_np.astype(np.int64))
   out = {}
   for op, kwargs in (("cutmix", dict(mixup_alpha=0.0, cutmix_alpha=1.0)),
                      ("mixup", dict(mixup_alpha=1.0, cutmix_alpha=0.0))):
-    for mode in ("batch", "elem"):
-      mixer = module.Mixup(**kwargs, mode=mode, label_smoothing=0.0, num_classes=NUM_CLASSES)
-      out[(op, mode)] = _median_seconds(lambda i: mixer(x.clone(), y), reps)
-  # timm mixes in place; the clone is part of the call, so time it alone and subtract it.
-  clone = _median_seconds(lambda i: x.clone(), reps)
-  version = importlib.metadata.version("timm")
-  print(f"timm {version}: torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"clone {clone * 1e3:.2f} ms subtracted")
-  return {k: max(v - clone, 1e-9) for k, v in out.items()}
+    for mode in ("batch", "pair", "elem"):
+      mixer = timm_mixup.Mixup(**kwargs, mode=mode, label_smoothing=0.0,
+                               num_classes=NUM_CLASSES)
+      # timm mixes in place: each call mixes the previous call's output (no clone).
+      out[f"timm Mixup {op} {mode} (in place)"] = lambda i, m=mixer: m(x, y)
+  return out, {}
 
 
-def _keras(images, labels, reps):
+def torchvision_ops(x_np, labels_np):
+  try:
+    import torch
+    from torchvision.transforms import v2
+  except ImportError as e:
+    return {}, {"torchvision": f"not importable ({e})"}
+  x = _torch_nchw(torch, x_np)
+  y = torch.from_numpy(labels_np.astype(np.int64))
+  out = {}
+  for name, t in (("CutMix", v2.CutMix(num_classes=NUM_CLASSES)),
+                  ("MixUp", v2.MixUp(num_classes=NUM_CLASSES))):
+    out[f"torchvision v2 {name} batch"] = lambda i, t=t: t(x, y)
+  return out, {}
+
+
+def _torch_nchw(torch, x_np):
+  if x_np.dtype == jnp.bfloat16:
+    return torch.from_numpy(x_np.astype(np.float32).transpose(0, 3, 1, 2).copy()).to(
+        torch.bfloat16)
+  return torch.from_numpy(x_np.transpose(0, 3, 1, 2).copy())
+
+
+def keras_ops(x_np, labels_np):
   try:
     import keras
   except ImportError as e:
-    print(f"keras not installed ({e}); skipping Keras")
-    return {}
+    return {}, {"keras": f"not importable ({e})"}
   if keras.backend.backend() != "jax":
-    print("Keras backend is not jax; skipping Keras")
-    return {}
-  one_hot = jax.nn.one_hot(labels, NUM_CLASSES)
+    return {}, {"keras": "backend is not jax"}
+  x = jnp.asarray(x_np)
+  rows = jax.nn.one_hot(jnp.asarray(labels_np), NUM_CLASSES)
   out = {}
-  for op, layer in (("cutmix", keras.layers.CutMix(factor=1.0, seed=0)),
-                    ("mixup", keras.layers.MixUp(alpha=1.0, seed=0))):
-    def call(i, layer=layer):
-      result = layer({"images": images, "labels": one_hot}, training=True)
-      jax.block_until_ready(result)
-    out[(op, "elem")] = _median_seconds(call, reps)
-  print(f"keras {keras.__version__} (backend {keras.backend.backend()})")
-  return out
+  for name, layer in (("CutMix", keras.layers.CutMix(factor=1.0, seed=0)),
+                      ("MixUp", keras.layers.MixUp(alpha=1.0, seed=0))):
+    out[f"Keras {name} eager"] = (
+        lambda i, layer=layer: _block(layer({"images": x, "labels": rows}, training=True)))
+    gen = layer._get_seed_generator("jax")
+
+    def stateless(images, labels, seed_state, layer=layer, gen=gen):
+      with keras.StatelessScope(state_mapping=[(gen.state, seed_state)]) as scope:
+        t = layer.get_random_transformation({"images": images, "labels": labels},
+                                            training=True)
+        mixed = (layer.transform_images(images, t, training=True),
+                 layer.transform_labels(labels, t, training=True))
+        return mixed, scope.get_current_value(gen.state)
+
+    fn = jax.jit(stateless)
+    state = {"seed": jnp.asarray(gen.state.value)}
+
+    def call(i, fn=fn, state=state):
+      mixed, state["seed"] = fn(x, rows, state["seed"])
+      _block(mixed)
+    out[f"Keras {name} jitted"] = call
+  return out, {"keras version": keras.__version__}
+
+
+def run(shape, dtype_name, rounds):
+  rng = np.random.default_rng(0)
+  dtype = _np_dtype(dtype_name)
+  if dtype == np.uint8:
+    x_np = rng.integers(0, 256, shape, dtype=np.uint8)
+  else:
+    x_np = rng.random(shape, dtype=np.float32).astype(dtype)
+  labels_np = rng.integers(0, NUM_CLASSES, shape[0]).astype(np.int32)
+  keys = jax.random.split(jax.random.key(0), rounds + 8)
+  candidates = floors(x_np)
+  notes = {}
+  candidates.update(jaxmix_ops(x_np, labels_np, keys))
+  candidates.update(plain_jax_cutmix(x_np, labels_np, keys))
+  for build in (timm_ops, torchvision_ops, keras_ops):
+    more, note = build(x_np, labels_np)
+    candidates.update(more)
+    notes.update(note)
+  times, errors = _timing.interleaved(candidates, rounds)
+  return times, errors, notes
+
+
+def table(shape, dtype_name, times, errors, notes, rounds):
+  name = "x".join(map(str, shape))
+  copy = _timing.quartiles(times["floor: np.copyto (reused buffer)"])[1]
+  donated = _timing.quartiles(times["floor: jitted -x, donated"])[1]
+  lines = [f"\n### {name} {dtype_name}: median of {rounds} interleaved rounds "
+           f"({_timing.machine()})",
+           "", "| candidate | ms (median) | p25–p75 | × np.copyto | × donated -x |",
+           "| --- | ---: | ---: | ---: | ---: |"]
+  for cand, samples in times.items():
+    lo, med, hi = _timing.quartiles(samples)
+    lines.append(f"| {cand} | {med * 1e3:.2f} | {lo * 1e3:.2f}–{hi * 1e3:.2f} | "
+                 f"{med / copy:.2f} | {med / donated:.2f} |")
+  for cand, why in {**errors, **{k: v for k, v in notes.items() if "version" not in k}
+                    }.items():
+    lines.append(f"| {cand} | skipped | {why} | | |")
+  return "\n".join(lines)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--shape", default="128x224x224x3")
-  parser.add_argument("--reps", type=int, default=10)
+  parser.add_argument("--shapes", default="128x224x224x3,256x32x32x3")
+  parser.add_argument("--dtypes", default="float32,bfloat16,uint8")
+  parser.add_argument("--rounds", type=int, default=11)
+  parser.add_argument("--json", default=None, help="write all samples here")
   args = parser.parse_args()
-  shape = tuple(int(s) for s in args.shape.split("x"))
-  rng = np.random.RandomState(0)
-  images = jax.device_put(jnp.asarray(rng.rand(*shape), jnp.float32))
-  labels = jax.device_put(jnp.asarray(rng.randint(0, NUM_CLASSES, shape[0]), jnp.int32))
-  print(f"batch {args.shape} float32, jax {jax.__version__} on {jax.devices()[0].device_kind}, "
-        f"median of {args.reps}")
-  results = {"jaxmix": _jaxmix(images, labels, args.reps), "timm": _timm(images, labels, args.reps),
-             "keras": _keras(images, labels, args.reps)}
-  print(f"\n| {'op':<7} | {'mode':<5} | {'jaxmix ms':>9} | {'timm ms':>9} | {'timm/jaxmix':>11} | "
-        f"{'keras ms':>9} | {'keras/jaxmix':>12} |")
-  print(f"|{'-' * 9}|{'-' * 7}|{'-' * 11}|{'-' * 11}|{'-' * 13}|{'-' * 11}|{'-' * 14}|")
-  for key, ours in results["jaxmix"].items():
-    cells = []
-    for peer in ("timm", "keras"):
-      theirs = results[peer].get(key)
-      cells += ["-", "-"] if theirs is None else [f"{theirs * 1e3:.2f}", f"{theirs / ours:.2f}"]
-    print(f"| {key[0]:<7} | {key[1]:<5} | {ours * 1e3:9.2f} | {cells[0]:>9} | {cells[1]:>11} | "
-          f"{cells[2]:>9} | {cells[3]:>12} |")
+  print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; {_timing.machine()}")
+  for mod in ("torch", "torchvision", "timm", "keras"):
+    try:
+      print(f"{mod} {__import__(mod).__version__}")
+    except ImportError:
+      print(f"{mod}: not installed (its rows are skipped)")
+  results = []
+  for spec in args.shapes.split(","):
+    shape = tuple(int(s) for s in spec.split("x"))
+    for dtype_name in args.dtypes.split(","):
+      times, errors, notes = run(shape, dtype_name, args.rounds)
+      print(table(shape, dtype_name, times, errors, notes, args.rounds), flush=True)
+      results.append({"shape": spec, "dtype": dtype_name, "machine": _timing.machine(),
+                      "seconds": times, "errors": errors})
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"argv": sys.argv, "jax": jax.__version__, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
