@@ -1,0 +1,146 @@
+"""FMix (Harris et al. 2020): masks from thresholded low-frequency Fourier noise.
+
+A mask is drawn in three steps, as the official code (ecs-vlc/FMix `fmix.py`):
+1. Gaussian noise in the half-plane Fourier domain of an H×W image, scaled by
+   1 / max(f, 1 / max(H, W))^δ (`fftfreqs`, `low_freq_image`);
+2. its inverse real FFT, shifted and scaled to [0, 1] (the low-frequency image);
+3. λ ~ Beta(α, α) and the round(λ·H·W) largest pixels set to 1, the rest to 0
+   (`binarise_mask`), optionally with a linear ramp of width `max_soft` at the
+   threshold. Mask 1 keeps the image, 0 takes its partner, so the mask mean
+   is the image's label weight.
+"""
+
+from typing import Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmix._src import _checks
+from jaxmix._src import sampling
+
+SPECTRA = ("official", "full")
+
+
+def fftfreqs(height: int, width: int) -> np.ndarray:
+  """Radial frequencies of the half-plane DFT grid: official FMix `fftfreqnd(h, w)`.
+
+  Returns float64 [H, W // 2 + 1] (W // 2 + 2 columns for odd W, as the official
+  code; the extra column is cropped by the inverse FFT). Static: NumPy.
+  """
+  fy = np.fft.fftfreq(height)[:, None]
+  fx = np.fft.fftfreq(width)[: width // 2 + (2 if width % 2 else 1)]
+  return np.sqrt(fx * fx + fy * fy)
+
+
+def spectrum_scale(height: int, width: int, decay_power) -> jax.Array:
+  """1 / max(f, 1 / max(H, W))^δ on the `fftfreqs` grid (official `get_spectrum`)."""
+  freqs = np.maximum(fftfreqs(height, width), 1.0 / max(height, width)).astype(np.float32)
+  return 1.0 / jnp.asarray(freqs) ** jnp.asarray(decay_power, jnp.float32)
+
+
+def _fit(z: jax.Array, rows: int, cols: int) -> jax.Array:
+  """Crops or zero-pads a spectrum at the end, as NumPy's `irfftn(z, s)` does."""
+  z = z[:rows, :cols]
+  return jnp.pad(z, ((0, rows - z.shape[0]), (0, cols - z.shape[1])))
+
+
+def low_freq_image(normals: jax.Array, decay_power, height: int, width: int, *,
+                   spectrum: str = "official") -> jax.Array:
+  """The low-frequency image of FMix from standard normal draws, in [0, 1].
+
+  Args:
+    normals: float [H, F, 2] standard normals, F = `fftfreqs(H, W).shape[1]`
+      (the official `get_spectrum`'s `param` for one channel).
+    decay_power: δ (float or traced scalar).
+    height, width: static image size.
+    spectrum: "official" (default) is exactly the released code, whose
+      `spectrum[:, 0] + 1j * spectrum[:, 1]` indexes the frequency rows rather
+      than the (real, imaginary) pairs: the first two rows of draws become the
+      real and imaginary parts of an F×2 block of coefficients, laid on the
+      lowest rows and two lowest columns of the grid. "full" is the paper's
+      formula: every coefficient complex Gaussian, scaled by its own frequency.
+
+  Returns:
+    float32 [H, W]; equals the official `make_low_freq_image(δ, (H, W))[0]`
+    given the same draws (spectrum="official").
+  """
+  _checks.check_choice("spectrum", spectrum, SPECTRA)
+  scaled = spectrum_scale(height, width, decay_power)[..., None] * normals.astype(jnp.float32)
+  if spectrum == "official":
+    # [F, 2]: rows = y frequency, columns = x frequency. The official code fails
+    # for H = 1 (no second row); the imaginary part is 0 there.
+    imag = scaled[1] if height > 1 else jnp.zeros_like(scaled[0])
+    coeffs = jax.lax.complex(scaled[0], imag)
+  else:
+    coeffs = jax.lax.complex(scaled[..., 0], scaled[..., 1])  # [H, F]
+  coeffs = _fit(coeffs, height, width // 2 + 1)
+  # Complex inverse along y, then the real inverse along x (NumPy's irfftn order);
+  # imaginary parts that a real signal cannot carry are dropped, as there.
+  image = jnp.fft.irfft(jnp.fft.ifft(coeffs, axis=0), n=width, axis=1)
+  image = image - jnp.min(image)
+  top = jnp.max(image)
+  return jnp.where(top > 0, image / jnp.where(top > 0, top, 1.0), 0.0)
+
+
+def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Array:
+  """Keeps the round(λ·H·W) largest pixels of `image`: official `binarise_mask`.
+
+  The official code takes ⌈λ·H·W⌉ or ⌊λ·H·W⌋ at random; this takes the nearest
+  integer. With `max_soft` > 0, the `2·s` pixels ranked around the threshold
+  (s = ⌊H·W·min(max_soft, λ, 1 − λ)⌋) ramp linearly from 1 to 0, as there; the
+  mask mean stays round(λ·H·W) / (H·W).
+
+  Args:
+    image: [H, W] float.
+    lam: λ in [0, 1], scalar (traced or not).
+    max_soft: softening in [0, 0.5] (float, may be traced).
+
+  Returns:
+    float32 [H, W] mask in [0, 1].
+  """
+  size = image.size
+  flat = image.reshape(-1)
+  order = jnp.argsort(-flat, stable=True)
+  rank = jnp.zeros((size,), jnp.int32).at[order].set(jnp.arange(size, dtype=jnp.int32))
+  lam = jnp.asarray(lam, jnp.float32)
+  num = jnp.round(lam * size).astype(jnp.int32)
+  eff_soft = jnp.minimum(jnp.asarray(max_soft, jnp.float32), jnp.minimum(lam, 1.0 - lam))
+  soft = jnp.floor(size * eff_soft).astype(jnp.int32)
+  low, high = num - soft, num + soft
+  ramp = 1.0 - (rank - low).astype(jnp.float32) / jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  mask = jnp.where(rank < low, 1.0, jnp.where(rank >= high, 0.0, ramp))
+  return mask.reshape(image.shape).astype(jnp.float32)
+
+
+def sample_normals(key: chex.PRNGKey, height: int, width: int) -> jax.Array:
+  """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image."""
+  return jax.random.normal(key, fftfreqs(height, width).shape + (2,), jnp.float32)
+
+
+def sample_mask(key: chex.PRNGKey, height: int, width: int, *, alpha=1.0, decay_power=3.0,
+                max_soft=0.0, spectrum: str = "official",
+                lam: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
+  """One FMix mask and its label weight: official `sample_mask(α, δ, (H, W), max_soft)`.
+
+  Args:
+    key: PRNG key (split into the λ draw and the normal draws).
+    height, width: static mask size.
+    alpha: α > 0 of λ ~ Beta(α, α).
+    decay_power: δ; larger is smoother (the paper uses 3).
+    max_soft: soft-edge width in [0, 0.5].
+    spectrum: "official" or "full" (see `low_freq_image`).
+    lam: use this λ instead of drawing one.
+
+  Returns:
+    (mask, weight): float32 [H, W] in [0, 1], 1 where the image is kept; and
+    the mask mean, the image's label weight (λ rounded to whole pixels).
+  """
+  key_lam, key_noise = jax.random.split(key)
+  if lam is None:
+    lam = sampling.sample_lam(key_lam, alpha)
+  image = low_freq_image(sample_normals(key_noise, height, width), decay_power, height, width,
+                         spectrum=spectrum)
+  mask = binarise_mask(image, lam, max_soft=max_soft)
+  return mask, jnp.mean(mask)

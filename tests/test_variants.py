@@ -1,0 +1,238 @@
+"""FMix, SaliencyMix and ResizeMix: their pieces against NumPy re-statements of the references.
+
+References restated here (NumPy / SciPy, float64):
+- FMix: ecs-vlc/FMix `fmix.py` (`fftfreqnd`, `get_spectrum`, `make_low_freq_image`,
+  `binarise_mask`) on the same normal draws;
+- SaliencyMix: Hou & Zhang's spectral residual with SciPy's filters;
+- ResizeMix: PyTorch's `interpolate` nearest / bilinear (align_corners=False)
+  formulas, and openmixup's `rand_bbox_tao` box.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from jaxmix._src import fmix
+from jaxmix._src import resizemix
+from jaxmix._src import saliencymix
+
+SIZES = [(32, 32), (7, 5), (5, 9), (2, 3), (16, 9), (1, 6)]
+
+
+# ---- FMix --------------------------------------------------------------------------------
+
+def ref_fftfreqnd(h, w):
+  fy = np.fft.fftfreq(h)[:, None]
+  fx = np.fft.fftfreq(w)[: w // 2 + 2] if w % 2 == 1 else np.fft.fftfreq(w)[: w // 2 + 1]
+  return np.sqrt(fx * fx + fy * fy)
+
+
+def ref_low_freq_image(param, decay, h, w, spectrum):
+  """Official `make_low_freq_image` (ch = 1) with `param` as its normal draws [1, H, F, 2]."""
+  freqs = ref_fftfreqnd(h, w)
+  scale = np.ones(1) / (np.maximum(freqs, np.array([1.0 / max(w, h)])) ** decay)
+  spec = np.expand_dims(scale, -1)[None, :] * param
+  if spectrum == "official":
+    z = spec[:, 0] + 1j * (spec[:, 1] if h > 1 else 0.0)
+  else:
+    z = spec[..., 0] + 1j * spec[..., 1]
+  mask = np.real(np.fft.irfftn(z, (h, w), axes=(-2, -1)))[:1, :h, :w]
+  mask = mask - mask.min()
+  return mask / mask.max() if mask.max() > 0 else mask
+
+
+def ref_binarise(mask, num, max_soft, lam):
+  """Official `binarise_mask`, with the threshold count `num` given."""
+  idx = mask.reshape(-1).argsort()[::-1]
+  mask = mask.reshape(-1).copy()
+  eff_soft = max_soft
+  if max_soft > lam or max_soft > (1 - lam):
+    eff_soft = min(lam, 1 - lam)
+  soft = int(mask.size * eff_soft)
+  num_low, num_high = num - soft, num + soft
+  mask[idx[:num_high]] = 1
+  mask[idx[num_low:]] = 0
+  mask[idx[num_low:num_high]] = np.linspace(1, 0, (num_high - num_low))
+  return mask
+
+
+@pytest.mark.parametrize("spectrum", ["official", "full"])
+@pytest.mark.parametrize("h,w", SIZES)
+def test_fmix_low_freq_image_matches_official(h, w, spectrum):
+  normals = fmix.sample_normals(jax.random.key(h * 31 + w), h, w)
+  assert normals.shape == ref_fftfreqnd(h, w).shape + (2,)
+  for decay in (1.0, 3.0):
+    got = np.asarray(jax.jit(fmix.low_freq_image, static_argnums=(2, 3),
+                             static_argnames="spectrum")(normals, decay, h, w, spectrum=spectrum))
+    want = ref_low_freq_image(np.asarray(normals, np.float64)[None], decay, h, w, spectrum)[0]
+    np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+def test_fmix_fftfreqs_match_official():
+  for h, w in SIZES:
+    np.testing.assert_array_equal(fmix.fftfreqs(h, w), ref_fftfreqnd(h, w))
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.13, 0.5, 0.77, 1.0])
+@pytest.mark.parametrize("max_soft", [0.0, 0.05, 0.3])
+def test_fmix_binarise_matches_official(lam, max_soft):
+  rng = np.random.default_rng(int(lam * 100) + int(max_soft * 1000))
+  image = rng.permutation(12 * 10).reshape(12, 10).astype(np.float32) / 119.0  # distinct values
+  got = np.asarray(fmix.binarise_mask(jnp.asarray(image), lam, max_soft=max_soft)).reshape(-1)
+  num = int(round(lam * image.size))
+  want = ref_binarise(image.astype(np.float64), num, max_soft, lam)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  assert abs(got.mean() - num / image.size) < 1e-6
+
+
+def test_fmix_sample_mask_weight_is_the_mask_mean_and_lam_rounded():
+  for seed in range(5):
+    key = jax.random.key(seed)
+    mask, weight = fmix.sample_mask(key, 9, 11, alpha=1.0)
+    m = np.asarray(mask)
+    assert set(np.unique(m)) <= {0.0, 1.0}
+    assert float(weight) == pytest.approx(m.mean(), abs=1e-7)
+    # The mask keeps whole pixels: its mean is a multiple of 1 / (H·W).
+    assert m.sum() == pytest.approx(round(m.sum()), abs=1e-6)
+
+
+def test_fmix_sample_mask_given_lam_keeps_round_lam_pixels_of_the_low_freq_image():
+  key = jax.random.key(3)
+  mask, weight = fmix.sample_mask(key, 16, 16, lam=0.3, decay_power=3.0)
+  _, key_noise = jax.random.split(key)
+  image = ref_low_freq_image(np.asarray(fmix.sample_normals(key_noise, 16, 16), np.float64)[None],
+                             3.0, 16, 16, "official")[0]
+  num = round(0.3 * 256)
+  want = ref_binarise(image, num, 0.0, 0.3).reshape(16, 16)
+  np.testing.assert_array_equal(np.asarray(mask), want)
+  assert float(weight) == pytest.approx(num / 256)
+
+
+# ---- SaliencyMix -------------------------------------------------------------------------
+
+def ref_spectral_residual(image, sigma):
+  img = image.astype(np.float64)
+  gray = img @ np.array([0.299, 0.587, 0.114]) if img.shape[-1] == 3 else img.mean(-1)
+  f = np.fft.fft2(gray)
+  log_amp = np.log(np.abs(f) + 1e-3 * np.abs(f).mean() + 1e-12)
+  residual = log_amp - ndimage.uniform_filter(log_amp, 3, mode="wrap")
+  sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(f)))) ** 2
+  return ndimage.gaussian_filter(sal, sigma, mode="mirror", truncate=4.0)
+
+
+@pytest.mark.parametrize("h,w,c", [(32, 32, 3), (17, 9, 1), (5, 40, 3), (12, 12, 2)])
+def test_spectral_residual_matches_scipy(h, w, c):
+  rng = np.random.default_rng(h + w + c)
+  image = rng.integers(0, 256, (h, w, c)).astype(np.uint8)
+  image[h // 3: h // 2, w // 4: w // 2] = 255  # a bright object
+  for sigma in (None, 1.5):
+    s = saliencymix.default_sigma(h, w) if sigma is None else sigma
+    got = np.asarray(saliencymix.spectral_residual(jnp.asarray(image), sigma=sigma))
+    want = ref_spectral_residual(image, s)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * want.max())
+    cy, cx = (int(v) for v in saliencymix.saliency_peak(jnp.asarray(image), sigma=sigma))
+    assert want[cy, cx] >= want.max() * (1 - 1e-4)
+
+
+def test_spectral_residual_nchw_equals_nhwc():
+  image = np.random.default_rng(0).random((10, 14, 3)).astype(np.float32)
+  nhwc = saliencymix.spectral_residual(jnp.asarray(image))
+  nchw = saliencymix.spectral_residual(jnp.asarray(image.transpose(2, 0, 1)), data_format="NCHW")
+  np.testing.assert_allclose(np.asarray(nchw), ref_spectral_residual(image, 14 / 32), rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(np.asarray(nhwc), np.asarray(nchw), rtol=1e-5)
+
+
+@pytest.mark.parametrize("y,x,side,size", [(25, 6, 4, 40), (5, 30, 6, 40), (40, 70, 20, 96)])
+def test_saliency_peak_lies_on_a_lone_object(y, x, side, size):
+  image = np.zeros((size, size, 3), np.float32)  # flat: exact spectral zeros
+  image[y:y + side, x:x + side] = 1.0
+  cy, cx = (int(v) for v in saliencymix.saliency_peak(jnp.asarray(image)))
+  assert y - 1 <= cy <= y + side and x - 1 <= cx <= x + side
+
+
+# ---- ResizeMix ---------------------------------------------------------------------------
+
+def ref_nearest(src, out_h, out_w):
+  """PyTorch `interpolate(mode="nearest")`: source index ⌊dst · in / out⌋."""
+  h, w = src.shape[:2]
+  ys = [min((i * h) // out_h, h - 1) for i in range(out_h)]
+  xs = [min((j * w) // out_w, w - 1) for j in range(out_w)]
+  return src[ys][:, xs]
+
+
+def ref_bilinear(src, out_h, out_w):
+  """PyTorch `interpolate(mode="bilinear", align_corners=False)` (no antialias)."""
+  h, w = src.shape[:2]
+  src = src.astype(np.float64)
+  out = np.zeros((out_h, out_w) + src.shape[2:])
+  for i in range(out_h):
+    y = max((i + 0.5) * h / out_h - 0.5, 0.0)
+    y0 = min(int(math.floor(y)), h - 1)
+    y1, ly = min(y0 + 1, h - 1), y - y0
+    for j in range(out_w):
+      x = max((j + 0.5) * w / out_w - 0.5, 0.0)
+      x0 = min(int(math.floor(x)), w - 1)
+      x1, lx = min(x0 + 1, w - 1), x - x0
+      out[i, j] = ((1 - ly) * ((1 - lx) * src[y0, x0] + lx * src[y0, x1])
+                   + ly * ((1 - lx) * src[y1, x0] + lx * src[y1, x1]))
+  return out
+
+
+def ref_rand_bbox_tao(h, w, tau, cy, cx):
+  cut_h, cut_w = int(h * tau), int(w * tau)
+  return (np.clip(cy - cut_h // 2, 0, h), np.clip(cy + cut_h // 2, 0, h),
+          np.clip(cx - cut_w // 2, 0, w), np.clip(cx + cut_w // 2, 0, w))
+
+
+@pytest.mark.parametrize("method", ["nearest", "bilinear"])
+@pytest.mark.parametrize("h,w", [(16, 16), (9, 13), (5, 3)])
+def test_resize_into_box_matches_torch_formulas(method, h, w):
+  rng = np.random.default_rng(h * w)
+  image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+  partner = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+  for tau, cy, cx in [(0.5, h // 2, w // 2), (0.8, 0, w - 1), (0.31, h - 1, 1), (0.05, 2, 2)]:
+    y1, y2, x1, x2 = ref_rand_bbox_tao(h, w, tau, cy, cx)
+    box = resizemix.box_from_scale(tau, jnp.int32(cy), jnp.int32(cx), h, w)
+    assert tuple(int(c) for c in box) == (y1, y2, x1, x2)
+    got = np.asarray(resizemix.resize_into_box(jnp.asarray(image), jnp.asarray(partner), box,
+                                               method=method))
+    want = image.copy()
+    if y2 > y1 and x2 > x1:
+      if method == "nearest":
+        want[y1:y2, x1:x2] = ref_nearest(partner, y2 - y1, x2 - x1)
+      else:
+        patch = ref_bilinear(partner, y2 - y1, x2 - x1)
+        want[y1:y2, x1:x2] = np.clip(np.round(patch), 0, 255).astype(np.uint8)
+    assert got.dtype == np.uint8
+    if method == "nearest":
+      np.testing.assert_array_equal(got, want)
+    else:  # float32 here, float64 there: a value on a .5 boundary may round either way
+      assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_resize_into_boxes_batch_and_per_sample_boxes():
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.random((3, 8, 10, 2)), jnp.float32)
+  partners = jnp.asarray(rng.random((3, 8, 10, 2)), jnp.float32)
+  box = resizemix.box_from_scale(jnp.asarray([0.5, 0.7, 0.2]), jnp.asarray([4, 0, 7]),
+                                 jnp.asarray([5, 9, 0]), 8, 10)
+  got = resizemix.resize_into_boxes(images, partners, box)
+  for i in range(3):
+    y1, y2, x1, x2 = (int(c[i]) for c in box)
+    want = np.asarray(images[i]).copy()
+    want[y1:y2, x1:x2] = ref_nearest(np.asarray(partners[i]), y2 - y1, x2 - x1)
+    np.testing.assert_array_equal(np.asarray(got[i]), want)
+
+
+def test_resizemix_scale_draws_stay_in_range():
+  taus = jax.vmap(lambda k: resizemix.sample_box(k, 20, 20, (0.3, 0.6))[1])(
+      jax.random.split(jax.random.key(0), 500))
+  assert float(taus.min()) >= 0.3 and float(taus.max()) <= 0.6
+  assert float(taus.max()) - float(taus.min()) > 0.25
+  with pytest.raises(ValueError, match="scale"):
+    resizemix.sample_box(jax.random.key(0), 8, 8, (0.5, 0.2))
