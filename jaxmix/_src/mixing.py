@@ -33,6 +33,9 @@ class MixOp(NamedTuple):
   apply: Callable[..., jax.Array]
   weights: Callable[[Any], Sequence[jax.Array]]
   num_partners: int = 1
+  # Optional `refine(params, images, *partner_images) -> params`, run once the
+  # partners are known: for parameters that depend on them (SaliencyMix's box).
+  refine: Optional[Callable[..., Any]] = None
 
 
 class Mixed(NamedTuple):
@@ -69,10 +72,14 @@ def mix_batch(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: MixOp
   key_partner, key_params = jax.random.split(key)
   params = modes.draw_params(key_params, op.draw, mode, batch_size, num_shards)
 
-  def sources(x):
-    return (pairing.gather_partners(x, key_partner, partner, num_shards),)
+  def sources(x):  # x may be a pytree (e.g. a dict of detection boxes)
+    return (jax.tree.map(lambda a: pairing.gather_partners(a, key_partner, partner, num_shards),
+                         x),)
 
-  mixed = op.apply(params, images, *sources(images))
+  partner_images = sources(images)
+  if op.refine is not None:
+    params = op.refine(params, images, *partner_images)
+  mixed = op.apply(params, images, *partner_images)
   mixed_extras = tuple(apply(params, x, *sources(x)) for x, apply in extras)
   mixed_rows = targets.mix_rows(op.weights(params), (rows,) + sources(rows))
   return Mixed(mixed, mixed_rows, mixed_extras, params)
