@@ -37,6 +37,8 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 
+from jaxmix._src import pairing
+
 Partners = Union[jax.Array, Callable[[jax.Array], jax.Array]]
 
 
@@ -99,3 +101,21 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     return lax.dynamic_update_slice_in_dim(out, mixed, r, axis=axis_h)
 
   return lax.fori_loop(lo, hi, body, images)
+
+
+def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
+                 data_format: str = "NHWC"):
+  """CutMix's apply step (`MixOp.apply`) on the patch path.
+
+  The skeleton (`mixing.mix_batch`) hands apply the gathered partner batch; this
+  apply ignores it, so XLA drops that gather, and pastes row by row from partners
+  re-derived with the skeleton's documented `key_partner, _ = split(key)`: the same
+  samples as the mask path.
+  """
+  key_partner, _ = jax.random.split(key)
+  if partner == "permute":  # drawn once as an index, not once per row inside the loop
+    partners = pairing.partner_index(key_partner, batch_size, partner, num_shards)
+  else:  # flip / roll: a reshape and a static flip or roll of each row slab
+    partners = lambda a: pairing.gather_partners(a, key_partner, partner, num_shards)
+  return lambda params, x, partner_x: paste_rows(x, partners, params["box"],
+                                                 data_format=data_format)
