@@ -152,7 +152,7 @@ class _ArrayRows:
   def read(self, positions: np.ndarray, keys=("image", "label"), rngs=None) -> dict:
     del rngs  # Augmented after the read, for the whole batch at once.
     index = positions if self.rows is None else self.rows[positions]
-    return {k: self.arrays[k][index] for k in keys if k in self.arrays}
+    return {k: self.arrays[k][index] for k in (self.arrays if keys is None else keys)}
 
 
 class _StreamedRows:
@@ -289,7 +289,7 @@ def eval_batches(dataset: str, *, batch_size: int, split: str = "test", data_dir
 
   def read(positions: np.ndarray) -> dict:
     mask = positions < n
-    batch = source.read(positions[mask], keys=data_registry.ARRAY_KEYS)
+    batch = source.read(positions[mask], keys=None)  # Every feature.
     pad = int((~mask).sum())
     if pad:
       batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
