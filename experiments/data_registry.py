@@ -28,6 +28,8 @@ BUILTIN: tuple[str, ...] = ("shapes", "cifar10_jpeg", "fashion_mnist_idx")
 # TFDS catalogue datasets the experiments know (any other catalogue name works too).
 CATALOGUE: tuple[str, ...] = ("cifar10", "cifar100", "fashion_mnist", "mnist", "imagenet2012")
 DATASETS: tuple[str, ...] = BUILTIN + CATALOGUE
+# The folders the built-ins are prepared in (named after their TFDS builders).
+_BUILTIN_DIRS = ("jaxmix_shapes", "cifar10_jpeg", "fashion_mnist_idx")
 _SHARED_FILES = {"cifar10_jpeg": "cifar10-jpeg.tar.gz", "fashion_mnist_idx": "fashion-mnist"}
 # Images of varying size (no fixed shape) are streamed and resized to this shape.
 STREAMED_SHAPE = (224, 224, 3)
@@ -76,7 +78,8 @@ def prepared_names(data_dir: str | None = None) -> tuple[str, ...]:
   if not root.is_dir():
     return ()
   return tuple(sorted(p.name for p in root.iterdir()
-                      if p.is_dir() and any(p.glob("*/dataset_info.json"))))
+                      if p.is_dir() and p.name not in _BUILTIN_DIRS
+                      and any(p.glob("*/dataset_info.json"))))
 
 
 def check_new_name(name: str) -> None:
