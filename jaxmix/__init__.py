@@ -38,6 +38,19 @@ from jaxmix._src.targets import mix_labels
 from jaxmix._src.targets import mix_rows
 from jaxmix._src.targets import one_hot
 
+from jaxmix._src.dense import one_hot_map
+from jaxmix._src.fmix import binarise_mask
+from jaxmix._src.fmix import fmix
+from jaxmix._src.fmix import sample_mask as sample_fmix_mask
+from jaxmix._src.registry import OPS
+from jaxmix._src.registry import mix_dict
+from jaxmix._src.registry import mix_targets
+from jaxmix._src.resize import resize_into_box
+from jaxmix._src.resizemix import resizemix
+from jaxmix._src.saliencymix import saliency_peak
+from jaxmix._src.saliencymix import saliencymix
+from jaxmix._src.saliencymix import spectral_residual
+
 __version__ = "0.2.0.dev0"
 
 __all__ = (
@@ -73,4 +86,16 @@ __all__ = (
     "sample_erasing_box",
     "sample_lam",
     "sample_mix_params",
+    "OPS",
+    "binarise_mask",
+    "fmix",
+    "mix_dict",
+    "mix_targets",
+    "one_hot_map",
+    "resize_into_box",
+    "resizemix",
+    "saliency_peak",
+    "saliencymix",
+    "sample_fmix_mask",
+    "spectral_residual",
 )

@@ -17,6 +17,7 @@ import pytest
 from scipy import ndimage
 
 from jaxmix._src import fmix
+from jaxmix._src import resize
 from jaxmix._src import resizemix
 from jaxmix._src import saliencymix
 
@@ -199,7 +200,7 @@ def test_resize_into_box_matches_torch_formulas(method, h, w):
     y1, y2, x1, x2 = ref_rand_bbox_tao(h, w, tau, cy, cx)
     box = resizemix.box_from_scale(tau, jnp.int32(cy), jnp.int32(cx), h, w)
     assert tuple(int(c) for c in box) == (y1, y2, x1, x2)
-    got = np.asarray(resizemix.resize_into_box(jnp.asarray(image), jnp.asarray(partner), box,
+    got = np.asarray(resize.resize_into_box(jnp.asarray(image), jnp.asarray(partner), box,
                                                method=method))
     want = image.copy()
     if y2 > y1 and x2 > x1:
@@ -221,7 +222,7 @@ def test_resize_into_boxes_batch_and_per_sample_boxes():
   partners = jnp.asarray(rng.random((3, 8, 10, 2)), jnp.float32)
   box = resizemix.box_from_scale(jnp.asarray([0.5, 0.7, 0.2]), jnp.asarray([4, 0, 7]),
                                  jnp.asarray([5, 9, 0]), 8, 10)
-  got = resizemix.resize_into_boxes(images, partners, box)
+  got = resize.resize_into_boxes(images, partners, box)
   for i in range(3):
     y1, y2, x1, x2 = (int(c[i]) for c in box)
     want = np.asarray(images[i]).copy()

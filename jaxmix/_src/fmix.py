@@ -10,7 +10,7 @@ A mask is drawn in three steps, as the official code (ecs-vlc/FMix `fmix.py`):
    is the image's label weight.
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import chex
 import jax
@@ -18,6 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import batch
+from jaxmix._src import detection
+from jaxmix._src import mixing
 from jaxmix._src import sampling
 
 SPECTRA = ("official", "full")
@@ -144,3 +148,88 @@ def sample_mask(key: chex.PRNGKey, height: int, width: int, *, alpha=1.0, decay_
                          spectrum=spectrum)
   mask = binarise_mask(image, lam, max_soft=max_soft)
   return mask, jnp.mean(mask)
+
+
+def _is_hard(max_soft) -> bool:
+  value = _checks.concrete_value(max_soft)
+  return value is not None and float(value) == 0.0
+
+
+def apply_mask(images: jax.Array, partner_images: jax.Array, keep: jax.Array,
+               data_format: str = "NHWC") -> jax.Array:
+  """keep·x + (1 − keep)·x_partner per pixel; a bool `keep` copies pixels exactly.
+
+  A float `keep` blends in float32; integer images are rounded half to even and
+  clipped, as `jaxmix.blend`.
+  """
+  mask = _layout.expand_mask(keep, data_format)
+  if keep.dtype == jnp.bool_:
+    return jnp.where(mask, images, partner_images)
+  mixed = mask * images.astype(jnp.float32) + (1.0 - mask) * partner_images.astype(jnp.float32)
+  if jnp.issubdtype(images.dtype, jnp.integer):
+    info = jnp.iinfo(images.dtype)
+    mixed = jnp.clip(jnp.round(mixed), info.min, info.max)
+  return mixed.astype(images.dtype)
+
+
+def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int,
+            data_format: str) -> mixing.MixOp:
+  """FMix as a `MixOp`: {"keep": mask, "lam": mask mean}; bool masks when `max_soft` is 0."""
+  hard = _is_hard(max_soft)
+
+  def draw(key):
+    mask, weight = sample_mask(key, height, width, alpha=alpha, decay_power=decay_power,
+                               max_soft=max_soft, spectrum=spectrum)
+    return {"keep": mask > 0.5 if hard else mask, "lam": weight}
+
+  return mixing.MixOp(draw=draw,
+                      apply=lambda p, x, px: apply_mask(x, px, p["keep"], data_format),
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+
+
+def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+         decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "batch",
+         partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
+         num_shards: int = 1, data_format: str = "NHWC", masks=None, boxes=None,
+         extras: Sequence[jax.Array] = (), ignore_value: int = 255,
+         min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+  """FMix: mixes each image with its partner through a low-frequency Fourier mask.
+
+  Equivalent to the official `sample_mask(α, δ, (H, W), max_soft)` given the same
+  draws (see `sample_mask`); the label weight of the image is the mask mean
+  (round(λ·H·W) / (H·W) for hard masks), i.e. exactly the share of its pixels.
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW). Hard masks (`max_soft=0`, the default)
+      copy pixels exactly; soft edges blend in float32 (integers rounded back).
+    labels: integer ids [B] (with `num_classes`) or float rows [B, K].
+    alpha: α > 0 of λ ~ Beta(α, α).
+    decay_power: δ, the spectrum's decay (the paper's default 3).
+    max_soft: soft-edge width in [0, 0.5].
+    spectrum: "official" (the released code) or "full" (see `low_freq_image`).
+    mode, partner, num_classes, label_smoothing, num_shards, data_format: as
+      `jaxmix.cutmix`; "elem" draws one mask per image.
+    {targets}
+
+  Returns:
+    (images, label_rows), followed by the mixed masks, boxes and extras that
+    were given. Boxes shrink to the pixels of their own source that show.
+  """
+  _checks.check_images(images)
+  _checks.check_positive("alpha", alpha)
+  _checks.check_choice("spectrum", spectrum, SPECTRA)
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  soft = _checks.concrete_value(max_soft)
+  if soft is not None and not 0.0 <= float(soft) <= 0.5:
+    raise ValueError(f"max_soft must be in [0, 0.5], got {float(soft)}")
+  height, width = _layout.image_size(images, data_format)
+  op = fmix_op(alpha, decay_power, max_soft, spectrum, height, width, data_format)
+  return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
+                      partner=partner, num_shards=num_shards, num_classes=num_classes,
+                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
+                      boxes=boxes, extras=extras, ignore_value=ignore_value,
+                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+
+
+fmix.__doc__ = fmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -8,15 +8,19 @@ uniformly and clipped as CutMix's box; the partner is resized to the clipped
 box, as openmixup's and mmpretrain's `ResizeMix`.
 """
 
+from typing import Optional, Sequence
+
 import chex
 import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import batch
 from jaxmix._src import boxes
-
-METHODS = ("nearest", "bilinear")
-
+from jaxmix._src import detection
+from jaxmix._src import mixing
+from jaxmix._src import resize
 
 def check_scale(scale) -> tuple:
   if len(scale) != 2:
@@ -48,69 +52,65 @@ def sample_box(key: chex.PRNGKey, height: int, width: int,
   return box_from_scale(tau, cy, cx, height, width), tau
 
 
-def _source_coords(out_size: int, start: jax.Array, stop: jax.Array, in_size: int,
-                   method: str):
-  """For each output row (or column): source index, next index and weight of the next.
-
-  Rows outside [start, stop) get valid but unused indices.
-  """
-  length = jnp.maximum(stop - start, 1)
-  dst = jnp.arange(out_size, dtype=jnp.int32) - start
-  if method == "nearest":
-    # PyTorch's `interpolate(mode="nearest")`: ⌊dst · in / out⌋, here in exact integers.
-    src = jnp.clip((dst * in_size) // length, 0, in_size - 1)
-    return src, src, jnp.zeros((out_size,), jnp.float32)
-  # Bilinear with half-pixel centres (PyTorch's align_corners=False, no antialias).
-  pos = jnp.maximum((dst.astype(jnp.float32) + 0.5) * (in_size / length.astype(jnp.float32))
-                    - 0.5, 0.0)
-  low = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, in_size - 1)
-  high = jnp.minimum(low + 1, in_size - 1)
-  return low, high, pos - low.astype(jnp.float32)
 
 
-def resize_into_box(image: jax.Array, partner: jax.Array, box: boxes.Box, *,
-                    method: str = "nearest", axes: tuple[int, int] = (0, 1)) -> jax.Array:
-  """Pastes the whole `partner`, resized to the box, into `box` of `image` (one sample).
+def resizemix_op(scale, height: int, width: int, method: str,
+                 data_format: str) -> mixing.MixOp:
+  """ResizeMix as a `MixOp`: box from τ, resized paste, label weight = 1 − area / (H·W)."""
+  axes = (1, 2) if data_format == "NHWC" else (2, 3)
+
+  def draw(key):
+    box, _ = sample_box(key, height, width, scale)
+    return {"box": box, "lam": boxes.corrected_lam(box, height, width)}
+
+  return mixing.MixOp(
+      draw=draw,
+      apply=lambda p, x, px: resize.resize_into_boxes(x, px, p["box"], method=method, axes=axes),
+      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+
+
+def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
+              scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "batch",
+              partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
+              num_shards: int = 1, data_format: str = "NHWC", masks=None, boxes=None,
+              extras: Sequence[jax.Array] = (), ignore_value: int = 255,
+              min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+  """ResizeMix: the whole partner, resized, pasted into a box; labels weighted by its area.
+
+  τ ~ U(scale); the box of side ⌊H·τ⌋ × ⌊W·τ⌋ is centred uniformly and clipped
+  (openmixup's `rand_bbox_tao`); the partner is resized to the clipped box with
+  PyTorch's `interpolate` nearest (default: exact pixel copies, dtype kept) or
+  bilinear (align_corners=False) arithmetic. The label weight of the partner is
+  the box's area fraction, which is exactly what it occupies.
 
   Args:
-    image, partner: same shape and dtype, spatial axes at `axes` (any other
-      axes, e.g. channels or per-pixel class rows, are carried along).
-    box: one `Box` of int32 scalars.
-    method: "nearest" (exact pixel copies; integer maps stay valid) or
-      "bilinear" (computed in float32; integer dtypes rounded half to even and
-      clipped, as `jaxmix.blend`).
-    axes: (height axis, width axis) of `image`.
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW).
+    labels: integer ids [B] (with `num_classes`) or float rows [B, K].
+    scale: (lo, hi), 0 < lo <= hi <= 1: range of the side fraction τ
+      (Qin et al.: (0.1, 0.8)).
+    method: "nearest" or "bilinear" for images and soft targets (integer masks
+      are always resized nearest).
+    mode, partner, num_classes, label_smoothing, num_shards, data_format: as
+      `jaxmix.cutmix`.
+    {targets}
 
   Returns:
-    Array like `image`.
+    (images, label_rows), followed by the mixed masks, boxes and extras that
+    were given. Boxes of the partner are scaled into the patch.
   """
-  _checks.check_choice("method", method, METHODS)
-  ay, ax = axes
-  height, width = image.shape[ay], image.shape[ax]
-  y0, y1, wy = _source_coords(height, box.y1, box.y2, partner.shape[ay], method)
-  x0, x1, wx = _source_coords(width, box.x1, box.x2, partner.shape[ax], method)
-  if method == "nearest":
-    resized = jnp.take(jnp.take(partner, y0, axis=ay), x0, axis=ax)
-  else:
-    def expand(w, axis):
-      return w.reshape(tuple(-1 if a == axis else 1 for a in range(image.ndim)))
-    src = partner.astype(jnp.float32)
-    rows = (jnp.take(src, y0, axis=ay) * (1.0 - expand(wy, ay))
-            + jnp.take(src, y1, axis=ay) * expand(wy, ay))
-    resized = (jnp.take(rows, x0, axis=ax) * (1.0 - expand(wx, ax))
-               + jnp.take(rows, x1, axis=ax) * expand(wx, ax))
-    if jnp.issubdtype(image.dtype, jnp.integer):
-      info = jnp.iinfo(image.dtype)
-      resized = jnp.clip(jnp.round(resized), info.min, info.max)
-    resized = resized.astype(image.dtype)
-  inside = boxes.box_mask(box, height, width)
-  inside = inside.reshape(tuple(s if a in axes else 1 for a, s in enumerate(image.shape)))
-  return jnp.where(inside, resized, image)
+  _checks.check_images(images)
+  check_scale(scale)
+  _checks.check_choice("method", method, resize.METHODS)
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  height, width = _layout.image_size(images, data_format)
+  op = resizemix_op(scale, height, width, method, data_format)
+  return batch.run_op(key, images, labels, op, lambda p: ("resize", p["box"]), mode=mode,
+                      partner=partner, num_shards=num_shards, num_classes=num_classes,
+                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
+                      boxes=boxes, extras=extras, ignore_value=ignore_value,
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      method=method)
 
 
-def resize_into_boxes(images: jax.Array, partners: jax.Array, box: boxes.Box, *,
-                      method: str = "nearest", axes: tuple[int, int] = (1, 2)) -> jax.Array:
-  """`resize_into_box` over a batch: `box` of scalars (one for all) or of [B] arrays."""
-  per_sample = jnp.ndim(box.y1) == 1
-  one = lambda x, p, b: resize_into_box(x, p, b, method=method, axes=(axes[0] - 1, axes[1] - 1))
-  return jax.vmap(one, in_axes=(0, 0, 0 if per_sample else None))(images, partners, box)
+resizemix.__doc__ = resizemix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

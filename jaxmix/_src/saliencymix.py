@@ -14,7 +14,7 @@ The 3×3 mean wraps around (the spectrum is periodic); the Gaussian reflects at
 the borders (SciPy's `mode="mirror"`, truncated at 4σ as SciPy).
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import chex
 import jax
@@ -22,6 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
+from jaxmix._src import batch
+from jaxmix._src import boxes
+from jaxmix._src import detection
+from jaxmix._src import mixing
+from jaxmix._src import sampling
 
 # ITU-R BT.601 luma weights, as OpenCV's RGB → gray.
 _LUMA = (0.299, 0.587, 0.114)
@@ -110,3 +116,65 @@ def saliency_peaks(images: jax.Array, *, sigma: Optional[float] = None,
   """`saliency_peak` of every image of a batch: (cy, cx), each int32 [B]."""
   _checks.check_images(images)
   return jax.vmap(lambda x: saliency_peak(x, sigma=sigma, data_format=data_format))(images)
+
+
+def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
+                   data_format: str) -> mixing.MixOp:
+  """SaliencyMix as a `MixOp`: λ drawn, box placed once the partners are known."""
+  def refine(params, images, partner_images):
+    cy, cx = saliency_peaks(partner_images, sigma=sigma, data_format=data_format)
+    box = boxes.box_from_centre(params["lam"], cy, cx, height, width)
+    return {"box": box, "lam": boxes.corrected_lam(box, height, width)}
+
+  def paste(params, x, partner_x):
+    mask = _layout.expand_mask(boxes.box_mask(params["box"], height, width), data_format)
+    return jnp.where(mask, partner_x, x)
+
+  return mixing.MixOp(draw=lambda key: {"lam": sampling.sample_lam(key, alpha)},
+                      apply=paste, weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      refine=refine)
+
+
+def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+                sigma: Optional[float] = None, mode: str = "batch", partner: str = "flip",
+                num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
+                data_format: str = "NHWC", masks=None, boxes=None,
+                extras: Sequence[jax.Array] = (), ignore_value: int = 255,
+                min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+  """SaliencyMix: CutMix with the box centred on the partner's saliency peak.
+
+  λ ~ Beta(α, α) gives the official CutMix box size (cut ratio √(1 − λ)); the
+  box is centred on `saliency_peak` of the partner and clipped, as the official
+  `saliency_bbox` (with spectral residual saliency instead of OpenCV's
+  fine-grained saliency). Each image's box follows its own partner's peak, so
+  boxes differ per sample even in batch mode, where λ is shared (the official
+  code uses the first partner's peak for the whole batch). Labels are weighted
+  by the pasted area, as the official code.
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] (or NCHW); pixels are copied exactly (dtype kept).
+    labels: integer ids [B] (with `num_classes`) or float rows [B, K].
+    alpha: α > 0.
+    sigma: saliency blur σ in pixels (default max(H, W) / 32).
+    mode, partner, num_classes, label_smoothing, num_shards, data_format: as
+      `jaxmix.cutmix`.
+    {targets}
+
+  Returns:
+    (images, label_rows), followed by the mixed masks, boxes and extras that
+    were given.
+  """
+  _checks.check_images(images)
+  _checks.check_positive("alpha", alpha)
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  height, width = _layout.image_size(images, data_format)
+  op = saliencymix_op(alpha, height, width, sigma, data_format)
+  return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
+                      partner=partner, num_shards=num_shards, num_classes=num_classes,
+                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
+                      boxes=boxes, extras=extras, ignore_value=ignore_value,
+                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+
+
+saliencymix.__doc__ = saliencymix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
