@@ -15,7 +15,6 @@ import textwrap
 import grain
 import numpy as np
 import pytest
-from grain._src.python.experimental.index_shuffle.python import index_shuffle_module
 
 from experiments import input_pipeline as ip
 
@@ -61,8 +60,8 @@ def _expected_order(seed, n, num_examples):
   s = int(np.random.default_rng([seed, 0]).integers(1 << 32))
   out = []
   for epoch in range(-(-num_examples // n)):
-    out += [index_shuffle_module.index_shuffle(i, max_index=n - 1, seed=(s + epoch) % (1 << 32),
-                                               rounds=4) for i in range(n)]
+    out += [grain.experimental.index_shuffle(i, max_index=n - 1, seed=(s + epoch) % (1 << 32),
+                                                rounds=4) for i in range(n)]
   return np.array(out[:num_examples])
 
 
