@@ -80,6 +80,7 @@ def test_full_width_heavy_models(name):
     ("preact_resnet18", 11_172_170),  # kuangliu's 11,171,146 + final BN (2 x 512).
     ("wrn28_10", 36_479_194),         # WRN-28-10 as in the paper.
     ("resnet50", 25_557_032),         # torchvision ResNet-50 at 1000 classes.
+    ("airbench", 1_972_792),          # airbench94's make_net(): sum of p.numel().
 ])
 def test_parameter_counts(name, params):
   num_classes = 1000 if name == "resnet50" else 10
@@ -182,11 +183,13 @@ def test_mix_batch_keeps_cutmix_pixels_exact_and_rows_normalized():
     ("preact_resnet18", {"width": 4}),
     ("wrn28_10", {"depth": 10, "widen_factor": 1}),
     ("resnet50", {"width": 4, "stage_sizes": (1, 1, 1, 1)}),
+    ("airbench", {"width": 4}),
 ])
 def test_in_channels_one_trains_on_28x28x1(name, kwargs):
   """Fashion-MNIST shape: the stem takes one channel (a 3-channel stem would fail)."""
   model = models.create_model(name, 10, nnx.Rngs(0), in_channels=1, **kwargs)
-  assert model.stem.kernel[...].shape[2] == 1
+  first = model.whiten if name == "airbench" else model.stem
+  assert first.kernel[...].shape[2] == 1
   x = jax.random.normal(jax.random.key(0), (2, 28, 28, 1))
   assert model(x).shape == (2, 10)
   with pytest.raises(Exception):
@@ -210,3 +213,21 @@ def test_features_is_the_map_the_head_pools(name, kwargs, hw, fhw):
   cam = np.einsum("nhwc,ck->nhwk", f, kernel)  # per-location class scores
   want = cam.mean((1, 2)) + bias
   np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-4)
+
+
+def test_airbench_logits_are_max_pooled_features_times_head_over_nine():
+  model = models.create_model("airbench", 10, nnx.Rngs(0), width=8)
+  model.eval()
+  x = jax.random.normal(jax.random.key(2), (3, 32, 32, 3))
+  f = np.asarray(model.features(x), np.float64)
+  assert f.shape == (3, 3, 3, 32)  # 32 → 31 → 15 → 7 → 3
+  want = f.max((1, 2)) @ np.asarray(model.head.kernel[...], np.float64) / 9
+  np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-5)
+
+
+def test_airbench_convs_start_as_identity():
+  """Dirac init: a group's second conv maps its input to itself at initialization."""
+  model = models.create_model("airbench", 10, nnx.Rngs(0), width=4)
+  conv = model.groups[0].conv2
+  x = jax.random.normal(jax.random.key(0), (1, 5, 5, 4))
+  np.testing.assert_allclose(np.asarray(conv(x)), np.asarray(x), rtol=1e-6, atol=1e-6)
