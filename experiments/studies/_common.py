@@ -57,3 +57,63 @@ def calibration_from_logits(workdir: str) -> dict[str, Any]:
 def analyze_calibration(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   del run, summary
   return {"calibration": calibration_from_logits(workdir)}
+
+
+def _predict_fn(trained, batch_size: int = 500):
+  """uint8 images [N, H, W, C] → predicted class ids [N], in fixed-size batches."""
+  def predict(images):
+    out = []
+    for i in range(0, len(images), batch_size):
+      chunk = images[i:i + batch_size]
+      pad = batch_size - len(chunk)
+      if pad:   # One compiled shape.
+        chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+      out.append(np.asarray(trained.logits_fn(chunk)).argmax(-1)[:batch_size - pad])
+    return np.concatenate(out)
+  return predict
+
+
+def _test_arrays(config):
+  from experiments import input_pipeline  # Deferred: data only when analyzing.
+  return input_pipeline.load_split_arrays(config.dataset, "test", data_dir=config.data_dir or None)
+
+
+def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+  """Calibration, plus accuracy under occlusion of the test images (same boxes for every run)."""
+  from experiments import train  # Deferred: heavy.
+  del run, summary
+  trained = train.load_trained(workdir)
+  test = _test_arrays(trained.config)
+  curves = analysis.occlusion_curves(_predict_fn(trained), test["image"],
+                                     np.asarray(test["label"]), mean=trained.info.mean)
+  return {"calibration": calibration_from_logits(workdir), "occlusion": curves}
+
+
+def class_maps_fn(trained, workdir: str):
+  """uint8 images → class activation maps [N, h, w, K] = features · head kernel (+ bias / hw)."""
+  from experiments import checkpointing  # Deferred: heavy.
+  head = checkpointing.load_numpy(os.path.join(workdir, "checkpoints"))["params"]["head"]
+  kernel, bias = np.asarray(head["kernel"], np.float32), np.asarray(head["bias"], np.float32)
+
+  def class_maps(images, batch_size: int = 500):
+    out = []
+    for i in range(0, len(images), batch_size):
+      f = np.asarray(trained.features_fn(images[i:i + batch_size]), np.float32)
+      out.append(f @ kernel + bias / (f.shape[1] * f.shape[2]))
+    return np.concatenate(out)
+  return class_maps
+
+
+def analyze_localization(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+  """Robustness and calibration, plus CAM localization against the dataset's object boxes."""
+  from experiments import train  # Deferred: heavy.
+  out = analyze_robustness(run, workdir, summary)
+  trained = train.load_trained(workdir)
+  test = _test_arrays(trained.config)
+  images, labels = test["image"], np.asarray(test["label"])
+  maps = class_maps_fn(trained, workdir)(images)
+  predicted = _predict_fn(trained)(images)
+  h, w = images.shape[1:3]
+  out["localization"] = analysis.localization(maps, labels, predicted, np.asarray(test["box"]),
+                                              h, w)
+  return out

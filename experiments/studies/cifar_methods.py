@@ -20,5 +20,5 @@ STUDY = studies.Study(
               lambda m=method: _common.method_config(m, dataset="cifar10_jpeg", epochs=30,
                                                      train_size=5000),
               method, SEEDS, method=method)],
-    analyze=_common.analyze_calibration,
+    analyze=_common.analyze_robustness,
 )
