@@ -1,9 +1,13 @@
 """Dense (per-pixel) targets: paste, blend and erase against NumPy re-statements."""
 
+import zlib
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmix
 from jaxmix._src import dense
 
 IGNORE = 255
@@ -82,3 +86,86 @@ def test_check_dense_shapes():
     dense.check_dense(jnp.zeros((2, 6, 5), jnp.int32), images)
   with pytest.raises(ValueError, match="soft dense targets"):
     dense.check_dense(jnp.zeros((2, 5, 6)), images)
+
+
+# ---- every op: image and targets aligned pixel for pixel ----------------------------------
+
+B, H, W = 4, 8, 10
+MIX_OPS = {"cutmix": {}, "mixup": {}, "resizemix": {"scale": (0.3, 0.9)},
+           "saliencymix": {}, "fmix": {}}
+COMBOS = [(m, p) for m in ("batch", "elem") for p in ("flip", "roll", "permute")] + [
+    ("pair", "flip")]
+
+
+def coded_batch(data_format):
+  """Images whose channel 0 is a unique code per (sample, pixel), and the same code as targets."""
+  code = np.arange(B * H * W, dtype=np.int32).reshape(B, H, W)
+  images = np.stack([code, -code, code * 0 + 7], axis=-1).astype(np.float32)
+  if data_format == "NCHW":
+    images = images.transpose(0, 3, 1, 2)
+  return jnp.asarray(images), jnp.asarray(code), jnp.arange(B)
+
+
+def channel0(images, data_format):
+  return np.asarray(images)[..., 0] if data_format == "NHWC" else np.asarray(images)[:, 0]
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("mode,partner", COMBOS)
+@pytest.mark.parametrize("op", sorted(MIX_OPS))
+def test_targets_follow_the_images_pixel_for_pixel(op, mode, partner, data_format):
+  if data_format == "NCHW" and (mode, partner) not in (("elem", "permute"), ("pair", "flip")):
+    pytest.skip("layouts are checked on two pairings")
+  images, code, labels = coded_batch(data_format)
+  soft = code.astype(jnp.float32)[..., None]
+  if data_format == "NCHW":
+    soft = jnp.moveaxis(soft, -1, 1)
+  key = jax.random.key(zlib.crc32(f"{op}{mode}{partner}".encode()))
+  kw = dict(MIX_OPS[op], mode=mode, partner=partner, num_classes=B, data_format=data_format)
+  out_img, rows, out_soft = jaxmix.OPS[op](key, images, labels, masks=soft, **kw)
+  mixed0 = channel0(out_img, data_format)
+  soft0 = channel0(out_soft, data_format)
+  # Soft targets go through exactly the image's arithmetic (blend / resize / mask).
+  np.testing.assert_allclose(soft0, mixed0, rtol=1e-6, atol=1e-4)
+  if op == "mixup":
+    return
+  _, _, out_int = jaxmix.OPS[op](key, images, labels, masks=code, **kw)
+  np.testing.assert_array_equal(np.asarray(out_int), mixed0.astype(np.int32))
+  # Label weights are the true pasted area: the share of pixels from elsewhere.
+  source = np.asarray(out_int) // (H * W)
+  rows = np.asarray(rows)
+  for i in range(B):
+    from_partner = (source[i] != i).mean()
+    others = set(np.unique(source[i])) - {i}
+    if others:
+      assert rows[i, i] == pytest.approx(1.0 - from_partner, abs=1e-6)
+      assert rows[i, others.pop()] == pytest.approx(from_partner, abs=1e-6)
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_cutout_targets_get_ignore_where_the_image_is_erased(mode, data_format):
+  images, code, labels = coded_batch(data_format)
+  key = jax.random.key(5)
+  out_img, out_labels, out_code = jaxmix.OPS["cutout"](
+      key, images, labels, size=4, fill=-1, mode=mode, masks=code, ignore_value=-1,
+      data_format=data_format)
+  np.testing.assert_array_equal(np.asarray(out_img),
+                                np.asarray(jaxmix.cutout(key, images, size=4, fill=-1, mode=mode,
+                                                         data_format=data_format)))
+  erased = channel0(out_img, data_format) == -1
+  assert erased.any()
+  np.testing.assert_array_equal(np.asarray(out_code) == -1, erased)
+  np.testing.assert_array_equal(np.asarray(out_code)[~erased], np.asarray(code)[~erased])
+  assert out_labels is labels
+
+
+def test_mixup_integer_masks_become_rows_weighted_like_the_labels():
+  images, code, labels = coded_batch("NHWC")
+  seg = jnp.asarray(np.arange(B)[:, None, None] * np.ones((1, H, W), np.int32))  # class = sample
+  out, rows, seg_rows = jaxmix.OPS["mixup"](jax.random.key(0), images, labels, masks=seg,
+                                            num_classes=B, mode="elem")
+  np.testing.assert_allclose(np.asarray(seg_rows), np.broadcast_to(
+      np.asarray(rows)[:, None, None, :], (B, H, W, B)), atol=1e-6)
+  with pytest.raises(ValueError, match="num_classes is required"):
+    jaxmix.OPS["mixup"](jax.random.key(0), images, jax.nn.one_hot(labels, B), masks=seg)
