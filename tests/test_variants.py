@@ -237,3 +237,95 @@ def test_resizemix_scale_draws_stay_in_range():
   assert float(taus.max()) - float(taus.min()) > 0.25
   with pytest.raises(ValueError, match="scale"):
     resizemix.sample_box(jax.random.key(0), 8, 8, (0.5, 0.2))
+
+
+# ---- the ops, end to end, on the documented draws ------------------------------------------
+
+import jaxmix  # noqa: E402
+
+
+def elem_keys(key, batch_size):
+  """The per-sample keys of mode "elem": `split(split(key)[1], B)` (see `jaxmix.mix_batch`)."""
+  return jax.random.split(jax.random.split(key)[1], batch_size)
+
+
+def coded(batch_size, h, w):
+  code = np.arange(batch_size * h * w, dtype=np.int32).reshape(batch_size, h, w)
+  return jnp.asarray(np.stack([code, code % 7], -1).astype(np.float32))
+
+
+def test_saliencymix_box_is_official_saliency_bbox_on_the_partner_peak():
+  rng = np.random.default_rng(0)
+  b, h, w = 4, 20, 24
+  images = np.array(coded(b, h, w))
+  images[..., 1] = rng.random((b, h, w)) * 50  # texture for the saliency
+  images[:, 5:9, 14:18, 1] = 255.0  # an object
+  images = jnp.asarray(images)
+  key = jax.random.key(11)
+  out, rows = jaxmix.saliencymix(key, images, jnp.arange(b), num_classes=b, mode="elem")
+  keys = elem_keys(key, b)
+  for i in range(b):
+    partner = b - 1 - i
+    lam = float(jaxmix.sample_lam(keys[i], 1.0))
+    sal = ref_spectral_residual(np.asarray(images[partner]), saliencymix.default_sigma(h, w))
+    cy, cx = np.unravel_index(np.argmax(sal), sal.shape)
+    cut_rat = np.sqrt(1.0 - lam)  # official saliency_bbox, then the official clipping
+    cut_h, cut_w = int(h * cut_rat), int(w * cut_rat)
+    y1, y2 = np.clip(cy - cut_h // 2, 0, h), np.clip(cy + cut_h // 2, 0, h)
+    x1, x2 = np.clip(cx - cut_w // 2, 0, w), np.clip(cx + cut_w // 2, 0, w)
+    want = np.asarray(images[i]).copy()
+    want[y1:y2, x1:x2] = np.asarray(images[partner])[y1:y2, x1:x2]
+    np.testing.assert_array_equal(np.asarray(out[i]), want)
+    area = (y2 - y1) * (x2 - x1) / (h * w)
+    assert float(rows[i, i]) == pytest.approx(1 - area, abs=1e-6)
+
+
+def test_resizemix_pastes_the_resized_partner_on_the_documented_draws():
+  b, h, w = 3, 12, 14
+  images = coded(b, h, w)
+  key = jax.random.key(4)
+  out, rows = jaxmix.resizemix(key, images, jnp.arange(b), num_classes=b, mode="elem",
+                               partner="roll", scale=(0.2, 0.9))
+  for i, k in enumerate(elem_keys(key, b)):
+    key_tau, key_centre = jax.random.split(k)
+    tau = float(jax.random.uniform(key_tau, (), jnp.float32, 0.2, 0.9))
+    cy, cx = (int(v) for v in jaxmix.sample_centre(key_centre, h, w))
+    y1, y2, x1, x2 = ref_rand_bbox_tao(h, w, np.float32(tau), cy, cx)
+    want = np.asarray(images[i]).copy()
+    if y2 > y1 and x2 > x1:
+      want[y1:y2, x1:x2] = ref_nearest(np.asarray(images[(i - 1) % b]), y2 - y1, x2 - x1)
+    np.testing.assert_array_equal(np.asarray(out[i]), want)
+    assert float(rows[i, i]) == pytest.approx(1 - (y2 - y1) * (x2 - x1) / (h * w), abs=1e-6)
+
+
+@pytest.mark.parametrize("max_soft", [0.0, 0.1])
+def test_fmix_composes_like_official_sample_and_apply(max_soft):
+  b, h, w = 2, 10, 12
+  images = coded(b, h, w)
+  key = jax.random.key(8)
+  out, rows = jaxmix.fmix(key, images, jnp.arange(b), num_classes=b, mode="batch",
+                          max_soft=max_soft, spectrum="official")
+  key_lam, key_noise = jax.random.split(jax.random.split(key)[1])
+  lam = float(jaxmix.sample_lam(key_lam, 1.0))
+  image = ref_low_freq_image(np.asarray(fmix.sample_normals(key_noise, h, w), np.float64)[None],
+                             3.0, h, w, "official")[0]
+  mask = ref_binarise(image, int(round(lam * h * w)), max_soft, lam).reshape(h, w)
+  x = np.asarray(images, np.float64)
+  want = x * mask[None, :, :, None] + x[::-1] * (1 - mask[None, :, :, None])
+  np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6, atol=1e-3)
+  np.testing.assert_allclose(np.asarray(rows)[[0, 1], [0, 1]], mask.mean(), atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["resizemix", "saliencymix", "fmix"])
+def test_variants_keep_uint8_and_refuse_bad_options(op):
+  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (4, 9, 9, 3)), jnp.uint8)
+  out, rows = jax.jit(lambda k, x: jaxmix.OPS[op](k, x, jnp.arange(4), num_classes=4,
+                                                  mode="elem"))(jax.random.key(0), images)
+  assert out.dtype == jnp.uint8 and out.shape == images.shape
+  np.testing.assert_allclose(np.asarray(rows).sum(1), 1.0, atol=1e-6)
+  with pytest.raises(ValueError, match="mode"):
+    jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, mode="bogus")
+  bad = {"resizemix": {"scale": (0.9, 0.1)}, "saliencymix": {"alpha": -1.0},
+         "fmix": {"max_soft": 0.7}}[op]
+  with pytest.raises(ValueError, match=list(bad)[0]):
+    jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, **bad)
