@@ -155,3 +155,111 @@ def test_region_from_box_and_combine_pad_to_2n():
     detection.check_detections({"boxes": jnp.ones((2, 3))}, 2)
   with pytest.raises(ValueError, match="leading shape"):
     detection.check_detections({"boxes": jnp.ones((2, 3, 4)), "classes": jnp.ones((2, 4))}, 2)
+
+
+# ---- the ops: boxes follow the pixels ------------------------------------------------------
+
+import jaxmix  # noqa: E402
+
+B = 4
+
+
+def coded_images():
+  code = np.arange(B * H * W, dtype=np.int32).reshape(B, H, W)
+  return jnp.asarray(np.stack([code, code % 5], -1).astype(np.float32)), code
+
+
+def ref_visible_box(b, source_ok, min_visible):
+  """Pixel-set restatement: pixels of box b (by centre) whose source is the box's own."""
+  x1, y1, x2, y2 = b
+  cover = [(y, x) for y in range(H) for x in range(W) if y1 <= y + 0.5 < y2 and x1 <= x + 0.5 < x2]
+  if not cover:
+    return None
+  shown = [p for p in cover if source_ok[p]]
+  if not shown or len(shown) / len(cover) < min_visible:
+    return None
+  bx = bbox(shown)
+  return [max(x1, bx[0]), max(y1, bx[1]), min(x2, bx[2]), min(y2, bx[3])]
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+@pytest.mark.parametrize("mode,partner", [("elem", "permute"), ("batch", "roll"), ("pair", "flip")])
+@pytest.mark.parametrize("op", ["cutmix", "saliencymix", "fmix"])
+def test_boxes_shrink_to_the_visible_pixels_of_their_source(op, mode, partner, normalized):
+  rng = np.random.default_rng(len(op) + len(mode))
+  images, _ = coded_images()
+  n = 6
+  coords = np.stack([random_boxes(rng, n) for _ in range(B)])
+  coords[:, 0] = [0, 0, W, H]  # one box covers the whole image
+  scale = np.array([W, H, W, H], np.float32) if normalized else np.float32(1)
+  dets = {"boxes": jnp.asarray(coords / scale), "classes": jnp.arange(B * n).reshape(B, n)}
+  key = jax.random.key(3)
+  out_img, _, out = jaxmix.OPS[op](key, images, jnp.arange(B), num_classes=B, mode=mode,
+                                   partner=partner, boxes=dets, min_visible=0.3,
+                                   normalized_boxes=normalized)
+  source = np.asarray(out_img)[..., 0].astype(np.int64) // (H * W)
+  classes = np.asarray(out["classes"])
+  assert out["boxes"].shape == (B, 2 * n, 4)
+  for i in range(B):
+    partner_i = int(classes[i, n]) // n  # the partner's boxes carry its classes
+    if partner_i == i:
+      continue  # paired with itself (permute): the pixels cannot tell the sources apart
+    for slot in range(2 * n):
+      src = i if slot < n else partner_i
+      original = coords[src, slot % n]
+      # With integer corners, the interval arithmetic of CutMix must agree with pixel sets.
+      want = ref_visible_box(original, source[i] == src, 0.3)
+      got_valid = bool(out["valid"][i, slot])
+      assert got_valid == (want is not None), (op, i, slot, original)
+      if want is not None:
+        np.testing.assert_allclose(np.asarray(out["boxes"][i, slot]) * scale, want, atol=1e-4)
+
+
+def test_mixup_keeps_both_box_sets_weighted_by_lam():
+  images, _ = coded_images()
+  coords = np.stack([random_boxes(np.random.default_rng(i), 3) for i in range(B)])
+  out_img, rows, out = jaxmix.OPS["mixup"](jax.random.key(1), images, jnp.arange(B),
+                                           num_classes=B, mode="elem",
+                                           boxes={"boxes": jnp.asarray(coords)})
+  rows = np.asarray(rows)
+  lam = rows[np.arange(B), np.arange(B)]
+  np.testing.assert_allclose(np.asarray(out["boxes"][:, :3]), coords)
+  np.testing.assert_allclose(np.asarray(out["boxes"][:, 3:]), coords[::-1])
+  np.testing.assert_allclose(np.asarray(out["weights"]),
+                             np.repeat(np.stack([lam, 1 - lam], 1), 3, axis=1), atol=1e-6)
+
+
+def test_resizemix_partner_boxes_land_on_the_resized_partner():
+  images, _ = coded_images()
+  coords = np.zeros((B, 1, 4), np.float32)
+  coords[:, 0] = [0, 0, W, H]
+  out_img, _, out = jaxmix.OPS["resizemix"](jax.random.key(2), images, jnp.arange(B),
+                                            num_classes=B, mode="elem", scale=(0.4, 0.9),
+                                            boxes={"boxes": jnp.asarray(coords)})
+  source = np.asarray(out_img)[..., 0].astype(np.int64) // (H * W)
+  for i in range(B):
+    pasted = source[i] != i
+    if not pasted.any():
+      assert not bool(out["valid"][i, 1])
+      continue
+    assert bool(out["valid"][i, 1])  # the whole partner box = the patch
+    np.testing.assert_allclose(np.asarray(out["boxes"][i, 1]), bbox(
+        {tuple(p) for p in np.argwhere(pasted)}), atol=1e-5)
+
+
+def test_cutout_cuts_boxes_and_keeps_n_slots():
+  images, _ = coded_images()
+  coords = np.stack([random_boxes(np.random.default_rng(i + 7), 5) for i in range(B)])
+  out_img, _, out = jaxmix.OPS["cutout"](jax.random.key(4), images, None, size=6, fill=-1,
+                                         boxes={"boxes": jnp.asarray(coords)}, min_visible=0.5)
+  shown = np.asarray(out_img)[..., 0] != -1
+  assert out["boxes"].shape == (B, 5, 4)
+  for i in range(B):
+    for j in range(5):
+      want = ref_visible_box(coords[i, j], shown[i], 0.5)
+      assert bool(out["valid"][i, j]) == (want is not None)
+      if want is not None:
+        # Cutout's square is a rectangle: exact cut only where it spans the box;
+        # otherwise the box is kept whole, a superset of the visible pixels.
+        got = np.asarray(out["boxes"][i, j])
+        assert got[0] <= want[0] and got[1] <= want[1] and got[2] >= want[2] and got[3] >= want[3]
