@@ -29,6 +29,14 @@ BEGIN, END = "<!-- REPORT -->", "<!-- /REPORT -->"
 METHOD_ORDER = ("baseline", "cutout", "mixup", "cutmix", "resizemix", "saliencymix", "fmix")
 
 
+def _link(path: pathlib.Path) -> str:
+  """A README link: relative to the repository when the file is inside it."""
+  try:
+    return str(path.resolve().relative_to(REPO_ROOT))
+  except ValueError:
+    return str(path)
+
+
 def load_results(results_root: pathlib.Path = RESULTS) -> dict[str, list[dict]]:
   out = {}
   for folder in sorted(p for p in results_root.iterdir() if p.is_dir() and p.name != "figures"):
@@ -171,12 +179,136 @@ def section_methods(name: str, rows: Sequence[dict], figures: pathlib.Path) -> l
     lines.append("")
   fig = figures / f"{name}_reliability.png"
   reliability_figure(groups, fig)
-  lines += [f"![Reliability diagrams, {name}]({fig.relative_to(REPO_ROOT)})", ""]
+  lines += [f"![Reliability diagrams, {name}]({_link(fig)})", ""]
   return lines
 
 
+def occlusion_figure(groups, path: pathlib.Path, title: str) -> None:
+  import matplotlib  # Deferred: only the report draws.
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  kinds = ("random_zero", "random_mean", "centre_mean")
+  fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), sharey=True)
+  for ax, kind in zip(axes, kinds):
+    for method in _order(groups):
+      curves = [r["analysis"]["occlusion"] for r in groups[method].values()]
+      x = np.asarray(curves[0]["fractions"]) * 100
+      y = np.asarray([c[kind] for c in curves]) * 100
+      ax.errorbar(x, y.mean(0), yerr=y.std(0, ddof=1) if len(y) > 1 else None, marker="o",
+                  capsize=3, label=method)
+    ax.set_title(kind.replace("_", ", ") + " fill" if kind != "centre_mean" else
+                 "centred box, mean fill", fontsize=9)
+    ax.set_xlabel("occluded % of the image")
+  axes[0].set_ylabel("top-1 accuracy %")
+  axes[-1].legend(fontsize=8)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def section_robustness(name: str, rows: Sequence[dict], figures: pathlib.Path) -> list[str]:
+  """Accuracy under occlusion per method, with the paired difference to the baseline at 25%."""
+  groups = by_tag(rows, "method")
+  if not all("occlusion" in r["analysis"] for r in rows):
+    return []
+  lines = [f"Occlusion robustness, {name} (accuracy % on occluded test images; boxes identical "
+           "for every run):", "",
+           "| method | clean | 10% random, zero | 25% random, zero | 25% random, mean "
+           "| 25% centred, mean | 50% random, zero | Δ vs baseline at 25% random, zero |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  def at(r, kind, f):
+    occ = r["analysis"]["occlusion"]
+    return occ[kind][occ["fractions"].index(f)]
+  for m in _order(groups):
+    rs = list(groups[m].values())
+    col = lambda kind, f: fmt_pm([at(r, kind, f) for r in rs], digits=1)
+    diff = ("–" if m == "baseline" or "baseline" not in groups else
+            fmt_diff(paired_vs(groups, m, "baseline", lambda r: at(r, "random_zero", 0.25)),
+                     digits=1))
+    lines.append(f"| {m} | {col('random_zero', 0.0)} | {col('random_zero', 0.1)} "
+                 f"| {col('random_zero', 0.25)} | {col('random_mean', 0.25)} "
+                 f"| {col('centre_mean', 0.25)} | {col('random_zero', 0.5)} | {diff} |")
+  fig = figures / f"{name}_occlusion.png"
+  occlusion_figure(groups, fig, f"{name}: accuracy vs occluded fraction (mean ± sd over seeds)")
+  return lines + ["", f"![Occlusion robustness, {name}]({_link(fig)})", ""]
+
+
+def section_localization(name: str, rows: Sequence[dict], figures: pathlib.Path) -> list[str]:
+  del figures
+  groups = by_tag(rows, "method")
+  if not all("localization" in r["analysis"] for r in rows):
+    return []
+  loc = lambda r: r["analysis"]["localization"]["gt_known_loc"]
+  lines = [f"CAM localization, {name} (box of the largest region ≥ 20% of the class map, "
+           "IoU ≥ 0.5 with the object box):", "",
+           "| method | GT-known loc. % | top-1 loc. % | mean IoU | Δ GT-known loc. vs baseline |",
+           "| --- | ---: | ---: | ---: | ---: |"]
+  for m in _order(groups):
+    rs = list(groups[m].values())
+    diff = ("–" if m == "baseline" or "baseline" not in groups
+            else fmt_diff(paired_vs(groups, m, "baseline", loc), digits=1))
+    lines.append(
+        f"| {m} | {fmt_pm([loc(r) for r in rs], digits=1)} "
+        f"| {fmt_pm([r['analysis']['localization']['top1_loc'] for r in rs], digits=1)} "
+        f"| {fmt_pm([r['analysis']['localization']['mean_iou'] for r in rs], 1, 3)} | {diff} |")
+  lines.append("")
+  if "baseline" in groups:
+    for m in _order(groups):
+      if m != "baseline":
+        lines.append("- " + verdict(paired_vs(groups, m, "baseline", loc), "higher",
+                                    "localization (GT-known)", f"{m} vs baseline"))
+    lines.append("")
+  return lines
+
+
+def section_methods_full(name, rows, figures):
+  return (section_methods(name, rows, figures) + section_robustness(name, rows, figures)
+          + section_localization(name, rows, figures))
+
+
+def section_grid(name: str, rows: Sequence[dict], figures: pathlib.Path,
+                 group_tags: Sequence[str]) -> list[str]:
+  """Error per configuration (grouped by `group_tags`), mean ± sd over seeds."""
+  del figures
+  groups: dict[tuple, list[dict]] = defaultdict(list)
+  for r in rows:
+    groups[tuple(r["tags"].get(t) for t in group_tags)].append(r)
+  err = lambda r: 1.0 - r["summary"]["eval_accuracy"]
+  lines = [f"**{name}** — {provenance(rows)}", "",
+           "| " + " | ".join(group_tags) + " | seeds | top-1 error % | ECE % |",
+           "| " + " | ".join("---" for _ in group_tags) + " | ---: | ---: | ---: |"]
+  for key in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
+    rs = groups[key]
+    lines.append("| " + " | ".join(str(k) for k in key) + f" | {len(rs)} "
+                 f"| {fmt_pm([err(r) for r in rs])} "
+                 f"| {fmt_pm([r['analysis']['calibration']['ece'] for r in rs])} |")
+  return lines + [""]
+
+
+def section_data_efficiency(name, rows, figures):
+  lines = section_grid(name, rows, figures, ("dataset", "train_size", "method"))
+  by_set: dict[tuple, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+  for r in rows:
+    by_set[(r["tags"]["dataset"], r["tags"]["train_size"])][r["tags"]["method"]][r["seed"]] = r
+  err = lambda r: 1.0 - r["summary"]["eval_accuracy"]
+  for key in sorted(by_set):
+    g = by_set[key]
+    if "cutmix" in g and "baseline" in g:
+      lines.append("- " + verdict(paired_vs(g, "cutmix", "baseline", err), "lower",
+                                  "top-1 error", f"{key[0]}, {key[1]} images: CutMix vs baseline"))
+  return lines + [""]
+
+
+def section_aggressive(name, rows, figures):
+  return section_grid(name, rows, figures, ("alpha", "prob"))
+
+
 SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path], list[str]]] = {
-    "cifar_methods": section_methods,
+    "cifar_methods": section_methods_full,
+    "shapes_methods": section_methods_full,
+    "data_efficiency": section_data_efficiency,
+    "aggressive_sampling": section_aggressive,
 }
 
 
