@@ -1,6 +1,8 @@
 """The patch path (`paste_rows`): bit for bit a NumPy restatement of CutMix's paste,
 for every layout, dtype, box mode and partner; in place when donated."""
 
+import functools
+
 from hypothesis import given
 from hypothesis import strategies as st
 import jax
@@ -11,6 +13,14 @@ import pytest
 
 import jaxmix
 from jaxmix._src import paste
+
+import inspect
+
+# cutmix(method=...) is wired in jaxmix/_src/cutmix.py by its owner; until that lands
+# in the tree these two tests are skipped, not passed.
+needs_method = pytest.mark.skipif(
+    "method" not in inspect.signature(jaxmix.cutmix).parameters,
+    reason="jaxmix.cutmix has no method= argument in this tree")
 
 DTYPES = [np.uint8, np.int32, np.float32, ml_dtypes.bfloat16]
 
@@ -159,3 +169,37 @@ def test_errors_name_the_argument(bad, match):
   args.update(bad)
   with pytest.raises(ValueError, match=match):
     paste.paste_rows(args.pop("images"), args.pop("partners"), args.pop("box"), **args)
+
+
+@needs_method
+@given(mode=st.sampled_from(["batch", "pair", "elem"]),
+       partner=st.sampled_from(["flip", "roll", "permute"]),
+       data_format=st.sampled_from(["NHWC", "NCHW"]),
+       dtype=st.sampled_from(DTYPES), num_shards=st.sampled_from([1, 2]),
+       minmax=st.sampled_from([None, (0.2, 0.8)]), seed=st.integers(0, 2**16))
+def test_cutmix_patch_method_equals_mask_method(mode, partner, data_format, dtype,
+                                                num_shards, minmax, seed):
+  if mode == "pair" and partner != "flip":
+    partner = "flip"
+  rng = np.random.default_rng(seed)
+  shape = (8, 9, 7, 3) if data_format == "NHWC" else (8, 3, 9, 7)
+  x = jnp.asarray(random_images(rng, shape, dtype))
+  labels = jnp.asarray(rng.integers(0, 5, 8), jnp.int32)
+  key = jax.random.key(seed)
+  kwargs = dict(mode=mode, partner=partner, data_format=data_format, num_classes=5,
+                num_shards=num_shards, minmax=minmax)
+  # Both jitted: eager and jitted label rows may differ in the last ulp (fusion).
+  want_x, want_y = jax.jit(functools.partial(jaxmix.cutmix, method="mask", **kwargs))(
+      key, x, labels)
+  patch = jax.jit(functools.partial(jaxmix.cutmix, method="patch", **kwargs),
+                  donate_argnums=1)
+  got_x, got_y = patch(key, jnp.array(x), labels)
+  np.testing.assert_array_equal(bits(got_x), bits(want_x))
+  np.testing.assert_array_equal(np.asarray(got_y), np.asarray(want_y))
+
+
+@needs_method
+def test_cutmix_rejects_unknown_method():
+  with pytest.raises(ValueError, match="method"):
+    jaxmix.cutmix(jax.random.key(0), jnp.zeros((2, 4, 4, 1)), jnp.arange(2),
+                  num_classes=2, method="scatter")
