@@ -34,10 +34,10 @@ def _ops(num_classes: int):
       "mixup elem": c(jaxmix.mixup, num_classes=num_classes, mode="elem"),
       "cutout elem": lambda k, x, y: jaxmix.cutout(k, x, size=x.shape[1] // 2),
       "random_erasing": lambda k, x, y: jaxmix.random_erasing(k, x, prob=1.0),
-      "mix (timm policy) batch": lambda k, x, y: jaxmix.mix(
-          k, x, y, jaxmix.MixConfig(num_classes=num_classes, mode="batch")),
-      "mix (timm policy) elem": lambda k, x, y: jaxmix.mix(
-          k, x, y, jaxmix.MixConfig(num_classes=num_classes, mode="elem")),
+      "mix (timm policy) batch": lambda k, x, y: jaxmix.mix(k, x, y, jaxmix.MixConfig(
+          num_classes=num_classes, mixup_alpha=0.8, cutmix_alpha=1.0, mode="batch")),
+      "mix (timm policy) elem": lambda k, x, y: jaxmix.mix(k, x, y, jaxmix.MixConfig(
+          num_classes=num_classes, mixup_alpha=0.8, cutmix_alpha=1.0, mode="elem")),
   }
 
 

@@ -24,6 +24,7 @@ from jaxmix._src.cutout import random_erasing
 from jaxmix._src.mixing import MixOp
 from jaxmix._src.mixing import mix_batch
 from jaxmix._src.mixup import blend
+from jaxmix._src.mixup import blend_n
 from jaxmix._src.mixup import mixup
 from jaxmix._src.modes import draw_params
 from jaxmix._src.pairing import gather_partners
@@ -31,6 +32,8 @@ from jaxmix._src.pairing import partner_index
 from jaxmix._src.policy import MixConfig
 from jaxmix._src.policy import mix
 from jaxmix._src.policy import sample_mix_params
+from jaxmix._src import schedules
+from jaxmix._src.sampling import sample_dirichlet
 from jaxmix._src.sampling import sample_lam
 from jaxmix._src.targets import check_label_ids
 from jaxmix._src.targets import label_rows
@@ -58,6 +61,7 @@ __all__ = (
     "MixConfig",
     "MixOp",
     "blend",
+    "blend_n",
     "box_area",
     "box_from_centre",
     "box_mask",
@@ -83,9 +87,11 @@ __all__ = (
     "sample_box",
     "sample_box_minmax",
     "sample_centre",
+    "sample_dirichlet",
     "sample_erasing_box",
     "sample_lam",
     "sample_mix_params",
+    "schedules",
     "OPS",
     "binarise_mask",
     "fmix",

@@ -178,3 +178,31 @@ def test_policy_alpha_zero_disables_op(alphas, want_cutmix):
   assert (cut[applied] == want_cutmix).all()
   alpha = alphas[1] if want_cutmix else alphas[0]
   assert ks_pvalue(lam[applied], stats.beta(alpha, alpha).cdf) > 1e-3
+
+
+@pytest.mark.parametrize("alpha, num", [(0.2, 3), (1.0, 3), (0.5, 5)])
+def test_sample_dirichlet_marginals_are_beta(alpha, num):
+  """w ~ Dirichlet(α·1_n): each w_i ~ Beta(α, (n − 1)·α), w_i + w_j ~ Beta(2α, (n − 2)·α)."""
+  w = np.asarray(jaxmix.sample_dirichlet(_key(13), alpha, num, (N,)), np.float64)
+  assert w.shape == (N, num)
+  np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-5)
+  for i in range(num):
+    assert ks_pvalue(w[:, i], stats.beta(alpha, (num - 1) * alpha).cdf) > 1e-3, i
+  assert ks_pvalue(w[:, 0] + w[:, 1], stats.beta(2 * alpha, (num - 2) * alpha).cdf) > 1e-3
+  # Power: the marginal of a Dirichlet with 1.5·α is rejected.
+  assert ks_pvalue(w[:, 0], stats.beta(1.5 * alpha, 1.5 * (num - 1) * alpha).cdf) < 1e-3
+
+
+def test_n_way_mixup_weights_are_sorted_dirichlet():
+  """n-way Mixup (elem): per-sample weights = sorted Dirichlet; the largest weight's
+  distribution is the Dirichlet maximum's (checked against a NumPy Dirichlet)."""
+  batch, alpha, num = 4000, 0.3, 3
+  images = jnp.zeros((batch, 1, 1, 1), jnp.float32)
+  labels = jnp.arange(batch) % 3
+  rows = np.asarray(jaxmix.mixup(_key(2), images, labels, alpha=alpha, num_mixed=num,
+                                 partner="roll", num_classes=3)[1], np.float64)
+  own = rows[np.arange(batch), np.asarray(labels)]  # labels i, i−1, i−2 are distinct mod 3
+  reference = np.sort(np.random.default_rng(0).dirichlet([alpha] * num, 200000), axis=1)
+  assert stats.ks_2samp(own, reference[:, -1]).pvalue > 1e-3
+  assert (own >= 1 / num - 1e-6).all()
+  assert stats.ks_2samp(own, np.random.default_rng(1).beta(alpha, 2 * alpha, 200000)).pvalue < 1e-3

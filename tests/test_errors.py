@@ -34,7 +34,6 @@ Y = jnp.arange(4)
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.5, 0.2)), "minmax"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.0, 0.5)), "minmax"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, minmax=(0.5, 1.2)), "minmax"),
-    (lambda: jaxmix.cutmix(jax.random.key(0), X[:3], Y[:3], num_classes=4, mode="pair"), "even"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, mode="pair", partner="roll"),
      "partner must be 'flip'"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, num_shards=3), "divisible"),
@@ -43,20 +42,41 @@ Y = jnp.arange(4)
     (lambda: jaxmix.cutmix(jax.random.key(0), X, jnp.ones((4, 5)), num_classes=4), "classes"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y.astype(bool), num_classes=4), "labels must be"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X.astype(bool), Y, num_classes=4), "dtype"),
-    (lambda: jaxmix.cutout(jax.random.key(0), X, size=0), "size must be a positive int"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=0), "size must be an int >= 1"),
     (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=300), "out of range"),
     (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=[1, 2]), "one per channel"),
     (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, mode="pair"), "mode must be one of"),
     (lambda: jaxmix.random_erasing(jax.random.key(0), X, prob=1.5), r"prob must be in \[0, 1\]"),
     (lambda: jaxmix.random_erasing(jax.random.key(0), X, area=(0.5, 0.1)), "area"),
-    (lambda: jaxmix.MixConfig(prob=-0.1), r"prob must be in \[0, 1\]"),
-    (lambda: jaxmix.MixConfig(switch_prob=2.0), r"switch_prob must be in \[0, 1\]"),
-    (lambda: jaxmix.MixConfig(label_smoothing=-1.0), "label_smoothing"),
-    (lambda: jaxmix.MixConfig(mixup_alpha=-1.0), "mixup_alpha must be >= 0"),
-    (lambda: jaxmix.MixConfig(mixup_alpha=0.0, cutmix_alpha=0.0), "at least one of"),
-    (lambda: jaxmix.MixConfig(mode="pair", partner="permute"), "partner must be 'flip'"),
+    (lambda: jaxmix.MixConfig(num_classes=4, prob=-0.1), r"prob must be in \[0, 1\]"),
+    (lambda: jaxmix.MixConfig(num_classes=4, switch_prob=2.0), r"switch_prob must be in \[0, 1\]"),
+    (lambda: jaxmix.MixConfig(num_classes=4, label_smoothing=-1.0), "label_smoothing"),
+    (lambda: jaxmix.MixConfig(num_classes=4, mixup_alpha=-1.0), "mixup_alpha must be >= 0"),
+    (lambda: jaxmix.MixConfig(num_classes=4, mixup_alpha=0.0, cutmix_alpha=0.0), "at least one of"),
+    (lambda: jaxmix.MixConfig(num_classes=4, mode="pair", partner="permute"), "partner must be 'flip'"),
     (lambda: jaxmix.MixConfig(num_classes=0), "num_classes"),
     (lambda: jaxmix.mix(jax.random.key(0), X, Y, {"num_classes": 4}), "MixConfig"),
+    # Defect 5: α = ∞ and fills the dtype cannot hold are refused.
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, alpha=np.inf), "alpha must be > 0"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, num_classes=4, alpha=np.inf), "alpha must be > 0"),
+    (lambda: jaxmix.sample_lam(jax.random.key(0), float("inf")), "alpha must be > 0"),
+    (lambda: jaxmix.MixConfig(num_classes=4, mixup_alpha=np.inf), "mixup_alpha must be >= 0 and finite"),
+    (lambda: jaxmix.MixConfig(num_classes=4, cutmix_alpha=np.inf), "cutmix_alpha must be >= 0 and finite"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X.astype(jnp.float16), size=2, fill=1e5), "out of range"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=float("nan")), "out of range"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, fill=[0, np.nan, 0]), "out of range"),
+    # Defect 8: no silent 1000-wide rows when num_classes is forgotten.
+    (lambda: jaxmix.MixConfig(), "num_classes is required"),
+    (lambda: jaxmix.MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0), "num_classes is required"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, box_convention="keras"),
+     "box_convention must be one of"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, num_classes=4, num_mixed=3, partner="flip"),
+     "partner must be 'roll'"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, num_classes=4, num_mixed=1), "num_mixed"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X[:3], Y[:3], num_classes=4, mode="device",
+                           num_shards=2), "divisible"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, multi_label=True),
+     "multi_label targets must have rank 2"),
 ])
 def test_bad_input_raises_clear_error(call, match):
   with pytest.raises((ValueError, TypeError), match=match):
@@ -142,9 +162,84 @@ def test_invalid_traced_config_values_give_nan_labels():
   valid = jaxmix.MixConfig(num_classes=4, mode="elem")
   assert np.isfinite(np.asarray(jax.jit(jaxmix.mix)(jax.random.key(0), X, Y, valid)[1])).all()
   for field, value in (("mixup_alpha", -0.5), ("cutmix_alpha", -1.0), ("prob", 1.5),
-                       ("switch_prob", -0.1), ("label_smoothing", 2.0)):
+                       ("switch_prob", -0.1), ("label_smoothing", 2.0),
+                       ("mixup_alpha", np.inf), ("cutmix_alpha", np.inf)):
     # Inside jit the value is a tracer, so the config cannot validate it on construction.
     step = jax.jit(lambda k, x, y, v, f=field: jaxmix.mix(
         k, x, y, dataclasses.replace(valid, **{f: v})))
     rows = np.asarray(step(jax.random.key(0), X, Y, jnp.float32(value))[1])
     assert np.isnan(rows).all(), field
+
+
+# ---------------------------------------------------------------------------
+# Defects of issue 7, each with a test that failed before its fix.
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
+@pytest.mark.parametrize("alpha", [-1.0, 0.0, np.inf])
+def test_cutmix_traced_invalid_alpha_gives_nan_labels_not_a_silent_noop(mode, alpha):
+  """Defect 1 (and 5): the NaN λ of a traced α <= 0 or ∞ made an empty box, and the
+  corrected λ then read 1: the input came back with clean rows. Now the rows are NaN."""
+  x = jnp.asarray(np.random.RandomState(0).randint(0, 256, (4, 8, 8, 3)), jnp.uint8)
+  step = jax.jit(lambda a: jaxmix.cutmix(jax.random.key(0), x, Y, alpha=a, num_classes=4,
+                                         mode=mode))
+  rows = np.asarray(step(jnp.float32(alpha))[1])
+  assert np.isnan(rows).all(), rows
+  # A valid traced α still gives finite rows through the same compiled function.
+  assert np.isfinite(np.asarray(step(jnp.float32(1.0))[1])).all()
+
+
+def test_mixup_traced_infinite_alpha_gives_nan_labels():
+  step = jax.jit(lambda a: jaxmix.mixup(jax.random.key(0), X, Y, alpha=a, num_classes=4))
+  assert np.isnan(np.asarray(step(jnp.float32(np.inf))[1])).all()
+  assert np.isnan(np.asarray(jax.jit(lambda a: jaxmix.sample_lam(jax.random.key(0), a))(
+      jnp.float32(np.inf))))
+
+
+def test_numpy_integers_are_accepted_where_ints_are():
+  """Defect 7: np.int64 sizes were refused with a confusing message."""
+  config = jaxmix.MixConfig(num_classes=np.int64(4), num_shards=np.int32(1))
+  assert type(config.num_classes) is int and config.num_classes == 4
+  rows = jaxmix.mix(jax.random.key(0), X, Y, config)[1]
+  assert rows.shape == (4, 4)
+  np.testing.assert_array_equal(
+      np.asarray(jaxmix.cutout(jax.random.key(1), X + 1, size=np.int64(4))),
+      np.asarray(jaxmix.cutout(jax.random.key(1), X + 1, size=4)))
+  np.testing.assert_array_equal(np.asarray(jaxmix.one_hot(Y, np.int64(4))), np.eye(4))
+  out = jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=np.int16(4), num_shards=np.int64(2))
+  assert out[1].shape == (4, 4)
+
+
+def test_traced_num_classes_says_how_to_make_it_static():
+  """Defect 7: `jax.jit(jaxmix.cutmix)(..., num_classes=10)` failed with "got JitTracer"."""
+  with pytest.raises(TypeError, match=r"num_classes must be a static Python int.*static_argnames"):
+    jax.jit(jaxmix.cutmix)(jax.random.key(0), X, Y, num_classes=10)
+  with pytest.raises(TypeError, match=r"size must be a static Python int"):
+    jax.jit(jaxmix.cutout)(jax.random.key(0), X, size=4)
+  # The hint works: static, it compiles.
+  rows = jax.jit(jaxmix.cutmix, static_argnames=("num_classes",))(
+      jax.random.key(0), X, Y, num_classes=10)[1]
+  assert rows.shape == (4, 10)
+
+
+def test_defaults_are_consistent_across_ops_and_timm_alphas():
+  """Defect 8: MixConfig's α were DeiT's (0.8, 1.0), its smoothing 0.1 against the
+  functions' 0.0, and cutout's mode "elem" against the others' "batch"."""
+  import inspect
+  default = lambda f, name: inspect.signature(f).parameters[name].default
+  config = jaxmix.MixConfig(num_classes=4)
+  # timm.data.Mixup's signature (1.0.31): mixup_alpha=1., cutmix_alpha=0., prob=1.0,
+  # switch_prob=0.5, correct_lam=True.
+  assert (config.mixup_alpha, config.cutmix_alpha, config.prob, config.switch_prob,
+          config.correct_lam) == (1.0, 0.0, 1.0, 0.5, True)
+  smoothing = {default(jaxmix.cutmix, "label_smoothing"), default(jaxmix.mixup, "label_smoothing"),
+               default(jaxmix.one_hot, "smoothing"), default(jaxmix.label_rows, "smoothing"),
+               config.label_smoothing}
+  assert smoothing == {0.0}
+  modes = {default(jaxmix.cutmix, "mode"), default(jaxmix.mixup, "mode"),
+           default(jaxmix.cutout, "mode"), config.mode}
+  assert modes == {"elem"}
+  conventions = {default(jaxmix.cutmix, "box_convention"), config.box_convention,
+                 default(jaxmix.box_from_centre, "box_convention"),
+                 default(jaxmix.sample_box_minmax, "box_convention")}
+  assert conventions == {"official"}

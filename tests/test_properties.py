@@ -237,3 +237,89 @@ def test_no_nan_for_extreme_alpha():
                      mode="elem")
       assert np.isfinite(np.asarray(out)).all() and np.isfinite(np.asarray(rows)).all()
       np.testing.assert_allclose(np.asarray(rows).sum(1), 1.0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Odd batch sizes in every mode (issue 7): timm refuses them, torchvision self-pairs.
+# jaxmix's rule: partners are chosen as for any batch (flip pairs the middle of an
+# odd group with itself, roll pairs i with i − 1, permute may have fixed points); a
+# sample that is its own partner comes back exactly unchanged, with its own label row.
+# ---------------------------------------------------------------------------
+
+_ODD_CASES = [
+    # (op, mode, partner, batch, num_shards)
+    ("cutmix", "batch", "flip", 5, 1), ("cutmix", "elem", "flip", 3, 1),
+    ("cutmix", "pair", "flip", 5, 1), ("cutmix", "pair", "flip", 6, 2),
+    ("cutmix", "device", "roll", 6, 2), ("cutmix", "host", "permute", 7, 1),
+    ("cutmix", "sample", "permute", 5, 1), ("mixup", "batch", "flip", 3, 1),
+    ("mixup", "elem", "flip", 7, 1), ("mixup", "pair", "flip", 3, 1),
+    ("mixup", "device", "flip", 9, 3), ("mixup", "elem", "permute", 5, 1),
+    ("mixup", "elem", "roll", 1, 1), ("mix", "pair", "flip", 7, 1),
+    ("mix", "elem", "flip", 5, 1), ("mix", "device", "flip", 6, 2),
+]
+
+
+@pytest.mark.parametrize("op, mode, partner, batch, num_shards", _ODD_CASES)
+@pytest.mark.parametrize("dtype", [jnp.uint8, jnp.float32])
+def test_odd_batches_self_pairs_are_unchanged_and_the_rest_mix(op, mode, partner, batch,
+                                                               num_shards, dtype):
+  rng = np.random.RandomState(batch * 7 + num_shards)
+  images = jnp.asarray(rng.randint(1, 255, (batch, 6, 5, 3)), dtype)
+  if dtype == jnp.float32:
+    images = images / 255.0 + jnp.asarray(rng.rand(batch, 6, 5, 3), jnp.float32)
+  labels = jnp.arange(batch) % 4
+  key = jax.random.key(batch)
+  common = dict(mode=mode, partner=partner, num_classes=4, num_shards=num_shards)
+  if op == "cutmix":
+    out, rows = jaxmix.cutmix(key, images, labels, **common)
+  elif op == "mixup":
+    out, rows = jaxmix.mixup(key, images, labels, alpha=0.5, **common)
+  else:
+    config = jaxmix.MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, **common)
+    out, rows = jaxmix.mix(key, images, labels, config)
+  assert out.shape == images.shape and out.dtype == images.dtype
+  rows, out, x = np.asarray(rows), np.asarray(out), np.asarray(images)
+  np.testing.assert_allclose(rows.sum(1), 1.0, atol=1e-6)
+  idx = np.asarray(jaxmix.partner_index(jax.random.split(key)[0], batch, partner, num_shards))
+  own = np.eye(4, dtype=np.float32)[np.asarray(labels)]
+  selfish = idx == np.arange(batch)
+  if partner == "flip" and (batch // num_shards) % 2:
+    assert selfish.sum() == num_shards  # the middle of each odd group
+  for i in np.flatnonzero(selfish):
+    np.testing.assert_array_equal(out[i], x[i])
+    np.testing.assert_array_equal(rows[i], own[i])
+  # The others really mix: some change, and every row weighs only the two labels.
+  others = np.flatnonzero(~selfish)
+  for i in others:
+    support = {int(labels[i]), int(labels[idx[i]])}
+    assert set(np.flatnonzero(rows[i] > 1e-7).tolist()) <= support
+  if len(others):
+    assert any(not np.array_equal(out[i], x[i]) for i in others)
+  if mode == "pair":  # i and its flip partner share λ: their own-label weights swap
+    for i in others:
+      j = idx[i]
+      if labels[i] != labels[j]:
+        np.testing.assert_allclose(rows[i, labels[i]], rows[j, labels[j]], atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["cutmix", "mixup"])
+def test_granularity_draws_one_value_per_group(op):
+  """device: one λ per shard (constant inside, different across); host: one per host
+  (this single-process run: one for all); sample: the same draws as elem."""
+  batch, shards = 12, 4
+  images = jnp.asarray(np.random.RandomState(0).rand(batch, 8, 8, 3), jnp.float32)
+  labels = jnp.arange(batch) % 12
+  f = getattr(jaxmix, op)
+  lam = lambda rows: np.asarray(rows)[np.arange(batch), np.asarray(labels)]
+  # CutMix's area-corrected λ takes few values on 8×8; the drawn λ shows the groups.
+  extra = dict(correct_lam=False) if op == "cutmix" else {}
+  def rows_for(mode):
+    return f(jax.random.key(3), images, labels, mode=mode, partner="roll", num_classes=12,
+             num_shards=shards, **extra)[1]
+  by_device = lam(rows_for("device")).reshape(shards, batch // shards)
+  assert np.allclose(by_device, by_device[:, :1]) and len(np.unique(by_device[:, 0])) == shards
+  by_host = lam(rows_for("host"))
+  assert np.allclose(by_host, by_host[0]) and by_host[0] < 1
+  for a, b in zip(f(jax.random.key(3), images, labels, mode="sample", num_classes=12),
+                  f(jax.random.key(3), images, labels, mode="elem", num_classes=12)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

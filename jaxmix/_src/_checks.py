@@ -1,12 +1,15 @@
 """Argument validation shared by the ops (trace-time checks, clear messages)."""
 
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-MODES = ("batch", "pair", "elem")
+# Granularity of the draws: one per batch, per host, per device (shard), per sample
+# ("elem", or its alias "sample"), or timm's pair mode.
+MODES = ("batch", "host", "device", "elem", "sample", "pair")
+BOX_CONVENTIONS = ("official", "timm")
 PARTNERS = ("flip", "roll", "permute")
 DATA_FORMATS = ("NHWC", "NCHW")
 
@@ -25,14 +28,32 @@ def concrete_value(x: Any):
 
 def check_positive(name: str, value: Any) -> None:
   v = concrete_value(value)
-  if v is not None and not np.all(v > 0):
-    raise ValueError(f"{name} must be > 0, got {v.tolist()}")
+  if v is not None and not np.all((v > 0) & np.isfinite(v)):
+    raise ValueError(f"{name} must be > 0 and finite, got {v.tolist()}")
 
 
 def check_non_negative(name: str, value: Any) -> None:
   v = concrete_value(value)
-  if v is not None and not np.all(v >= 0):
-    raise ValueError(f"{name} must be >= 0, got {v.tolist()}")
+  if v is not None and not np.all((v >= 0) & np.isfinite(v)):
+    raise ValueError(f"{name} must be >= 0 and finite, got {v.tolist()}")
+
+
+def static_int(name: str, value: Any, minimum: int = 1) -> int:
+  """`value` as a Python int >= minimum; NumPy integers are accepted.
+
+  Sizes that shape the output (num_classes, size, num_shards) must be known at
+  trace time; a traced value gets a message that says how to make it static.
+  """
+  if isinstance(value, jax.core.Tracer):
+    raise TypeError(
+        f"{name} must be a static Python int, got a traced value; under jax.jit pass it "
+        f"as a static argument (static_argnames=('{name}',)) or bind it with "
+        f"functools.partial")
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+  if value < minimum:
+    raise ValueError(f"{name} must be an int >= {minimum}, got {int(value)}")
+  return int(value)
 
 
 def check_probability(name: str, value: Any) -> None:
@@ -46,14 +67,23 @@ def check_choice(name: str, value: str, choices) -> None:
     raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def check_minmax(minmax) -> None:
+def check_minmax(minmax) -> Optional[tuple[float, float]]:
+  """`minmax` as a pair of Python floats (or None).
+
+  The box sides are ⌊H·lo⌋ and ⌊H·hi⌋ in float64, as timm computes them; a traced
+  (float32) value would round differently, so minmax must be concrete.
+  """
   if minmax is None:
-    return
+    return None
   if len(minmax) != 2:
     raise ValueError(f"minmax must be a pair (lo, hi), got {minmax!r}")
-  lo, hi = (concrete_value(m) for m in minmax)
-  if lo is not None and hi is not None and not (0 < lo <= hi <= 1):
+  if any(isinstance(m, jax.core.Tracer) for m in minmax):
+    raise TypeError("minmax must be concrete numbers (its box sides are computed in float64 "
+                    "as timm does); under jax.jit pass it as a static argument")
+  lo, hi = (float(np.asarray(m)) for m in minmax)
+  if not (0 < lo <= hi <= 1):
     raise ValueError(f"minmax must satisfy 0 < lo <= hi <= 1, got {minmax!r}")
+  return lo, hi
 
 
 def check_images(images: jax.Array, rank: int = 4, name: str = "images") -> None:

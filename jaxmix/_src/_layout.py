@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix._src import _checks
 
@@ -29,9 +30,13 @@ def expand_fill(fill, dtype, data_format: str, channels: int) -> jax.Array:
     raise ValueError(f"fill must be a scalar or have {channels} values (one per channel), "
                      f"got shape {fill.shape}")
   value = _checks.concrete_value(fill)
-  if value is not None and jnp.issubdtype(dtype, jnp.integer):
-    info = jnp.iinfo(dtype)
-    if value.min() < info.min or value.max() > info.max:
+  if value is not None:
+    # A fill the dtype cannot hold would be written as something else (NaN → 0 in
+    # uint8, 1e5 → inf in float16): refuse it rather than write a surprise.
+    value = value.astype(np.float64)
+    info = jnp.iinfo(dtype) if jnp.issubdtype(dtype, jnp.integer) else jnp.finfo(dtype)
+    if (not np.isfinite(value).all() or value.min() < float(info.min)
+        or value.max() > float(info.max)):
       raise ValueError(f"fill {value.tolist()} is out of range for images of dtype {dtype}")
   fill = fill.astype(dtype)
   if fill.ndim == 1 and data_format == "NCHW":

@@ -31,87 +31,101 @@ def sample_centre(key: chex.PRNGKey, height: int, width: int,
   return cy, cx
 
 
-def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
-                    height: int, width: int) -> Box:
-  """The official CutMix box for ratio λ centred at (cy, cx), clipped to the image.
+def _check_convention(convention: str) -> None:
+  _checks.check_choice("box_convention", convention, _checks.BOX_CONVENTIONS)
 
-  cut ratio r = √(1 − λ); cut_h = ⌊H·r⌋, cut_w = ⌊W·r⌋;
-  y1 = clip(cy − cut_h // 2, 0, H), y2 = clip(cy + cut_h // 2, 0, H), same for x.
-  This is equivalent to `rand_bbox` of the official CutMix code (clovaai/CutMix-PyTorch)
-  and timm's `rand_bbox` (margin 0), given the same λ and centre. The arithmetic
-  is float32, theirs float64: the two can differ by one pixel only where H·r or
-  W·r lies within float32 rounding of an integer.
+
+def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
+                    height: int, width: int, *, box_convention: str = "official") -> Box:
+  """The CutMix box for ratio λ centred at (cy, cx), clipped to the image.
+
+  cut ratio r = √(1 − λ); cut_h = ⌊H·r⌋, cut_w = ⌊W·r⌋; y1 = clip(cy − cut_h // 2, 0, H)
+  and, same for x,
+  - "official": y2 = clip(cy + cut_h // 2, 0, H). Matches `rand_bbox` of the official
+    CutMix code (clovaai/CutMix-PyTorch) and of timm before 1.0.31 (margin 0) given
+    the same λ and centre; an odd cut loses a pixel (the box is cut − 1 wide).
+  - "timm": y2 = clip(cy + (cut_h + 1) // 2, 0, H). Matches timm 1.0.31's `rand_bbox`:
+    exactly cut_h × cut_w pixels before clipping.
+  The arithmetic is float32, theirs float64: the two can differ by one pixel only
+  where H·r or W·r lies within float32 rounding of an integer.
 
   Args:
     lam: λ in [0, 1], any shape.
     cy, cx: int32 centres, broadcastable with `lam`.
     height, width: image size (static Python ints).
+    box_convention: "official" or "timm".
 
   Returns:
     `Box` of int32 arrays with the broadcast shape of the inputs.
   """
+  _check_convention(box_convention)
   lam = jnp.clip(jnp.asarray(lam, jnp.float32), 0.0, 1.0)
   ratio = jnp.sqrt(1.0 - lam)
   cut_h = jnp.floor(height * ratio).astype(jnp.int32)
   cut_w = jnp.floor(width * ratio).astype(jnp.int32)
+  after = (lambda c: c // 2) if box_convention == "official" else (lambda c: (c + 1) // 2)
   y1 = jnp.clip(cy - cut_h // 2, 0, height)
-  y2 = jnp.clip(cy + cut_h // 2, 0, height)
+  y2 = jnp.clip(cy + after(cut_h), 0, height)
   x1 = jnp.clip(cx - cut_w // 2, 0, width)
-  x2 = jnp.clip(cx + cut_w // 2, 0, width)
+  x2 = jnp.clip(cx + after(cut_w), 0, width)
   return Box(*(c.astype(jnp.int32) for c in (y1, y2, x1, x2)))
 
 
-def sample_box(key: chex.PRNGKey, lam: jax.Array, height: int, width: int) -> Box:
-  """Samples the official CutMix box for λ: centre uniform, corners clipped.
+def sample_box(key: chex.PRNGKey, lam: jax.Array, height: int, width: int, *,
+               box_convention: str = "official") -> Box:
+  """Samples the CutMix box for λ: centre uniform, corners clipped (`box_from_centre`).
 
   Args:
     key: PRNG key.
     lam: λ in [0, 1]; a scalar gives one box, shape `[batch]` gives one per sample.
     height, width: image size.
+    box_convention: "official" or "timm" (see `box_from_centre`).
 
   Returns:
     `Box` with the shape of `lam`; its area is about (1 − λ)·H·W before clipping.
   """
   lam = jnp.asarray(lam, jnp.float32)
   cy, cx = sample_centre(key, height, width, lam.shape)
-  return box_from_centre(lam, cy, cx, height, width)
+  return box_from_centre(lam, cy, cx, height, width, box_convention=box_convention)
 
 
 def sample_box_minmax(key: chex.PRNGKey, minmax: tuple[float, float], height: int,
-                      width: int, shape: Sequence[int] = ()) -> Box:
+                      width: int, shape: Sequence[int] = (), *,
+                      box_convention: str = "official") -> Box:
   """Samples timm's `rand_bbox_minmax` box: side lengths uniform in a fraction range.
 
-  cut_h ~ U{⌊H·lo⌋, …, ⌊H·hi⌋ − 1}, cut_w likewise; top-left corner uniform so
-  the box lies inside the image. Where timm's NumPy `randint` would raise on an
-  empty range (lo and hi giving the same integer side, or a side equal to the
-  image), this takes the one-element range instead.
+  cut_h ~ U{⌊H·lo⌋, …, ⌊H·hi⌋ − 1} (float64 products, as timm), cut_w likewise;
+  top-left corner y1 ~ U{0, …, H − cut_h − 1} with "official" (timm before 1.0.31:
+  the box never touches the bottom/right border) or U{0, …, H − cut_h} with "timm"
+  (timm 1.0.31). Where timm's NumPy `randint` would raise on an empty range (lo and
+  hi giving the same integer side, or a side equal to the image), this takes the
+  one-element range instead.
 
   Args:
     key: PRNG key.
-    minmax: (lo, hi) with 0 < lo <= hi <= 1.
+    minmax: (lo, hi) with 0 < lo <= hi <= 1, concrete numbers.
     height, width: image size.
     shape: `()` for one box, `(batch,)` per sample.
+    box_convention: "official" or "timm".
 
   Returns:
     `Box` of int32 arrays of `shape`.
   """
-  _checks.check_minmax(minmax)
+  lo, hi = _checks.check_minmax(minmax)
+  _check_convention(box_convention)
   key_h, key_w, key_y, key_x = jax.random.split(key, 4)
-
-  def bound(size, fraction):
-    value = _checks.concrete_value(fraction)
-    if value is not None:  # timm's int(size * fraction), in float64 as there
-      return jnp.int32(int(size * float(value)))
-    return jnp.floor(size * jnp.asarray(fraction, jnp.float32)).astype(jnp.int32)
+  border = 0 if box_convention == "official" else 1
 
   def side(k, size):
-    low = jnp.minimum(bound(size, minmax[0]), size)
-    high = jnp.maximum(bound(size, minmax[1]), low + 1)
+    low = min(int(size * lo), size)  # timm's int(size * fraction), in float64 as there
+    high = max(int(size * hi), low + 1)
     return jnp.minimum(jax.random.randint(k, tuple(shape), low, high, dtype=jnp.int32), size)
 
   cut_h, cut_w = side(key_h, height), side(key_w, width)
-  y1 = jax.random.randint(key_y, tuple(shape), 0, jnp.maximum(height - cut_h, 1), dtype=jnp.int32)
-  x1 = jax.random.randint(key_x, tuple(shape), 0, jnp.maximum(width - cut_w, 1), dtype=jnp.int32)
+  y1 = jax.random.randint(key_y, tuple(shape), 0, jnp.maximum(height - cut_h + border, 1),
+                          dtype=jnp.int32)
+  x1 = jax.random.randint(key_x, tuple(shape), 0, jnp.maximum(width - cut_w + border, 1),
+                          dtype=jnp.int32)
   return Box(y1, y1 + cut_h, x1, x1 + cut_w)
 
 

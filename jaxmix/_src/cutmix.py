@@ -10,7 +10,10 @@ from jaxmix._src import _checks
 from jaxmix._src import _layout
 from jaxmix._src import boxes
 from jaxmix._src import mixing
+from jaxmix._src import paste
 from jaxmix._src import sampling
+
+METHODS = ("auto", "mask", "patch")
 
 
 def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
@@ -33,42 +36,47 @@ def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
   return jnp.where(mask, partner_images, images)
 
 
-def _sampler(alpha, minmax, correct_lam: bool, height: int, width: int):
+def _sampler(alpha, minmax, correct_lam: bool, height: int, width: int, box_convention: str):
   """One sample's draw: {"box", "lam"}, lam being the label weight of the image."""
   def draw(key):
     key_lam, key_box = jax.random.split(key)
     if minmax is None:
-      lam = sampling.sample_lam(key_lam, alpha)
-      box = boxes.sample_box(key_box, lam, height, width)
+      drawn = sampling.sample_lam(key_lam, alpha)
+      box = boxes.sample_box(key_box, drawn, height, width, box_convention=box_convention)
+      lam = boxes.corrected_lam(box, height, width) if correct_lam else drawn
+      # A traced invalid α gives a NaN λ and an empty box; the corrected λ would
+      # then read 1 (a silent no-op), so keep the NaN in the labels.
+      lam = jnp.where(jnp.isnan(drawn), jnp.nan, lam)
     else:
-      box = boxes.sample_box_minmax(key_box, minmax, height, width)
-      lam = boxes.corrected_lam(box, height, width)
-    if correct_lam:
+      box = boxes.sample_box_minmax(key_box, minmax, height, width,
+                                    box_convention=box_convention)
       lam = boxes.corrected_lam(box, height, width)
     return {"box": box, "lam": lam}
   return draw
 
 
 def cutmix_op(alpha, minmax, correct_lam: bool, height: int, width: int,
-              data_format: str) -> mixing.MixOp:
+              data_format: str, box_convention: str = "official") -> mixing.MixOp:
   """CutMix as a `MixOp` (sampler, paste, label weights by area)."""
   return mixing.MixOp(
-      draw=_sampler(alpha, minmax, correct_lam, height, width),
+      draw=_sampler(alpha, minmax, correct_lam, height, width, box_convention),
       apply=lambda params, x, partner_x: paste_box(x, partner_x, params["box"], data_format),
       weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)))
 
 
-def _validate(alpha, minmax, data_format):
+def _validate(alpha, minmax, data_format, box_convention):
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  _checks.check_minmax(minmax)
+  _checks.check_choice("box_convention", box_convention, _checks.BOX_CONVENTIONS)
+  minmax = _checks.check_minmax(minmax)
   if minmax is None:
     _checks.check_positive("alpha", alpha)
+  return minmax
 
 
 def cutmix_single(key: chex.PRNGKey, image: jax.Array, partner_image: jax.Array, *,
                   alpha=1.0, minmax: Optional[tuple[float, float]] = None,
-                  correct_lam: bool = True, data_format: str = "NHWC"
-                  ) -> tuple[jax.Array, jax.Array]:
+                  correct_lam: bool = True, data_format: str = "NHWC",
+                  box_convention: str = "official") -> tuple[jax.Array, jax.Array]:
   """CutMix of one image with its partner: the per-sample op behind elem mode.
 
   `jax.vmap(cutmix_single)` over `jax.random.split(k, B)` equals the images of
@@ -79,25 +87,28 @@ def cutmix_single(key: chex.PRNGKey, image: jax.Array, partner_image: jax.Array,
     pasted area when `correct_lam` or `minmax`).
   """
   _checks.check_images(image, rank=3, name="image")
-  _validate(alpha, minmax, data_format)
+  minmax = _validate(alpha, minmax, data_format, box_convention)
   if partner_image.shape != image.shape or partner_image.dtype != image.dtype:
     raise ValueError(f"partner_image must match image, got {partner_image.shape} "
                      f"{partner_image.dtype} vs {image.shape} {image.dtype}")
   height, width = _layout.image_size(image, data_format)
-  op = cutmix_op(alpha, minmax, correct_lam, height, width, data_format)
+  op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
+                 box_convention)
   params = op.draw(key)
   return op.apply(params, image, partner_image), params["lam"]
 
 
 def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-           mode: str = "batch", partner: str = "flip",
+           mode: str = "elem", partner: str = "flip",
            minmax: Optional[tuple[float, float]] = None, correct_lam: bool = True,
            num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-           data_format: str = "NHWC") -> tuple[jax.Array, jax.Array]:
+           axis_name=None, multi_label: bool = False, box_convention: str = "official",
+           data_format: str = "NHWC", method: str = "auto") -> tuple[jax.Array, jax.Array]:
   """CutMix: replaces a box of each image with the same box of its partner.
 
-  λ ~ Beta(α, α); box from the official CutMix `rand_bbox` (cut ratio √(1−λ),
-  centre uniform, clipped), or timm's `rand_bbox_minmax` when `minmax` is given.
+  λ ~ Beta(α, α); box from CutMix's `rand_bbox` (cut ratio √(1−λ), centre uniform,
+  clipped; official or timm 1.0.31 edges per `box_convention`), or timm's
+  `rand_bbox_minmax` when `minmax` is given.
   Labels become λ·y + (1 − λ)·y_partner with λ = 1 − box area / (H·W) when
   `correct_lam` (always with `minmax`, as timm). Pixels are copied exactly, so
   uint8 stays uint8 and bit-exact.
@@ -107,25 +118,46 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
     images: [B, H, W, C] (NCHW with `data_format="NCHW"`), integer or float.
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
     alpha: α > 0 (float or traced scalar).
-    mode: "batch" (one λ and box), "pair" (timm pair mode) or "elem" (per sample).
+    mode: λ and box granularity: "batch" (one for all), "host", "device" (one per
+      shard), "elem" or "sample" (one per sample), "pair" (timm's pair mode).
     partner: "flip", "roll" or "permute" (see `jaxmix.partner_index`).
-    minmax: optional (lo, hi) side-length fractions, timm's `cutmix_minmax`.
+    minmax: optional (lo, hi) side-length fractions, timm's `cutmix_minmax`;
+      concrete numbers (static under jit).
     correct_lam: correct λ to the clipped box's area (official CutMix and timm).
-    num_classes: K, required for integer labels.
+    num_classes: K, required for integer labels (static int).
     label_smoothing: timm's smoothing s applied to the rows before mixing.
     num_shards: keep partners within this many contiguous groups (devices).
+    axis_name: inside `shard_map`, the mapped batch axis: `images` is the local
+      shard and partners and draws are per device, as `num_shards` = axis size.
+    multi_label: labels are multi-hot [B, K] targets (timm's `multi_label`).
+    box_convention: "official" (default; clovaai/CutMix-PyTorch) or "timm"
+      (timm 1.0.31); see `jaxmix.box_from_centre`.
     data_format: "NHWC" or "NCHW".
+    method: how pixels are pasted; every method gives the same result bit for bit.
+      "mask": `where(box_mask, partner_images, images)`, one fused pass that reads
+      the batch twice and writes a new one (fuses with neighbouring ops in a jit).
+      "patch": rewrite only the image rows some box covers (`jaxmix._src.paste`),
+      in place when `images` is donated (`jax.jit(..., donate_argnums=...)`) or is
+      a dead intermediate; not donated, XLA copies the batch first. "auto": "mask".
 
   Returns:
     (mixed_images, mixed_labels): images like `images`; float32 rows [B, K]
-    that sum to 1. With a batch of 1 the partner is the image itself, so the
-    output equals the input.
+    that sum to 1. A sample whose partner is itself (a batch of 1, the middle
+    of an odd batch with flip, a fixed point of permute) is returned unchanged.
+    λ is NaN in the labels for a traced α that is <= 0 or not finite.
   """
   _checks.check_images(images)
-  _validate(alpha, minmax, data_format)
+  minmax = _validate(alpha, minmax, data_format, box_convention)
   height, width = _layout.image_size(images, data_format)
-  op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format)
+  op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
+                 box_convention)
+  _checks.check_choice("method", method, METHODS)
+  if method == "patch":
+    op = op._replace(apply=paste.cutmix_apply(key, images.shape[0], partner=partner,
+                                              num_shards=num_shards, data_format=data_format))
   out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
-                         num_shards=num_shards, num_classes=num_classes,
-                         label_smoothing=label_smoothing)
+                         num_shards=num_shards, axis_name=axis_name,
+                         num_classes=num_classes, label_smoothing=label_smoothing,
+                         multi_label=multi_label)
   return out.images, out.targets
+

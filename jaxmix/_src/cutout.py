@@ -20,7 +20,7 @@ def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHW
 
 
 def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str = "elem",
-           data_format: str = "NHWC") -> jax.Array:
+           num_shards: int = 1, axis_name=None, data_format: str = "NHWC") -> jax.Array:
   """Cutout: fills a square centred uniformly over the image, clipped at the borders.
 
   Equivalent to the official Cutout code (uoguelph-mlrg/Cutout) given the same
@@ -32,25 +32,26 @@ def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str
     key: PRNG key.
     images: [B, H, W, C] (or NCHW), any integer or float dtype (kept).
     size: side length > 0 (static int).
-    fill: scalar or per-channel value (0 on normalized images is the mean).
-    mode: "elem" (one square per image, as the paper) or "batch" (one for all).
+    fill: scalar or per-channel value (0 on normalized images is the mean); it
+      must be finite and within the dtype's range.
+    mode: "elem" / "sample" (one square per image, as the paper), "batch" (one
+      for all), "host" or "device" (one per host / shard).
+    num_shards, axis_name: the shards of "device" mode (as in `jaxmix.cutmix`).
     data_format: "NHWC" or "NCHW".
 
   Returns:
     Array like `images`.
   """
   _checks.check_images(images)
-  if not isinstance(size, int) or size <= 0:
-    raise ValueError(f"size must be a positive int, got {size!r}")
-  if mode not in ("batch", "elem"):
-    raise ValueError(f"mode must be one of ['batch', 'elem'], got {mode!r}")
+  size = _checks.static_int("size", size)
+  _checks.check_choice("mode", mode, tuple(m for m in _checks.MODES if m != "pair"))
   height, width = _layout.image_size(images, data_format)
 
   def draw(k):
     cy, cx = boxes.sample_centre(k, height, width)
     return boxes.cutout_box(cy, cx, size, height, width)
 
-  box = modes.draw_params(key, draw, mode, images.shape[0])
+  box = modes.draw_params(key, draw, mode, images.shape[0], num_shards, axis_name)
   return erase_box(images, box, fill, data_format)
 
 

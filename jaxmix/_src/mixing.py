@@ -47,8 +47,9 @@ class Mixed(NamedTuple):
 
 
 def mix_batch(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: MixOp, *,
-              mode: str, partner: str, num_shards: int = 1, num_classes: Optional[int] = None,
-              label_smoothing=0.0,
+              mode: str, partner: str, num_shards: int = 1, axis_name=None,
+              num_classes: Optional[int] = None, label_smoothing=0.0,
+              multi_label: bool = False,
               extras: Sequence[tuple[jax.Array, Callable[..., jax.Array]]] = ()) -> Mixed:
   """Runs `op` on a batch: the skeleton every mixing op shares.
 
@@ -58,7 +59,8 @@ def mix_batch(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: MixOp
     labels: integer ids [B] or float rows [B, K].
     op: the `MixOp`.
     mode, partner, num_shards: how many draws and who mixes with whom.
-    num_classes, label_smoothing: label rows (see `jaxmix.label_rows`).
+    axis_name: inside `shard_map`, the mapped batch axis (replaces `num_shards`).
+    num_classes, label_smoothing, multi_label: label rows (see `jaxmix.label_rows`).
     extras: `(array, apply)` pairs mixed with the same params and partners.
 
   Returns:
@@ -67,14 +69,16 @@ def mix_batch(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: MixOp
   _checks.check_images(images)
   _checks.check_choice("mode", mode, _checks.MODES)
   modes.check_pair_partner(mode, partner)
-  rows = targets.batch_label_rows(images, labels, num_classes, label_smoothing)
+  rows = targets.batch_label_rows(images, labels, num_classes, label_smoothing, multi_label)
   batch_size = images.shape[0]
   key_partner, key_params = jax.random.split(key)
-  params = modes.draw_params(key_params, op.draw, mode, batch_size, num_shards)
+  params = modes.draw_params(key_params, op.draw, mode, batch_size, num_shards, axis_name)
 
   def sources(x):  # x may be a pytree (e.g. a dict of detection boxes)
-    return (jax.tree.map(lambda a: pairing.gather_partners(a, key_partner, partner, num_shards),
-                         x),)
+    return tuple(
+        jax.tree.map(lambda a, k=k: pairing.gather_partners(
+            a, key_partner, partner, num_shards, shift=k, axis_name=axis_name), x)
+        for k in range(1, op.num_partners + 1))
 
   partner_images = sources(images)
   if op.refine is not None:

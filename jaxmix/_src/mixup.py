@@ -1,4 +1,4 @@
-"""Mixup (Zhang et al. 2018): blend two whole images and their labels."""
+"""Mixup (Zhang et al. 2018): blend whole images and their labels; n-way as big_vision."""
 
 from typing import Optional
 
@@ -12,12 +12,23 @@ from jaxmix._src import mixing
 from jaxmix._src import sampling
 
 
+def _round_back(mixed: jax.Array, dtype) -> jax.Array:
+  if jnp.issubdtype(dtype, jnp.integer):
+    info = jnp.iinfo(dtype)
+    mixed = jnp.clip(jnp.round(mixed), info.min, info.max)
+  return mixed.astype(dtype)
+
+
 def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.Array:
   """λ·x + (1 − λ)·x_partner in float32, returned in the images' dtype.
 
   Floating images are computed in float32 and cast back (bfloat16 / float16
   round once). Integer images are computed in float32, rounded half to even and
-  clipped to the dtype's range, as timm's `FastCollateMixup` does for uint8.
+  clipped to the dtype's range, as timm's `FastCollateMixup` does for uint8: exact
+  with respect to that formula for every dtype, and equal to the float64 blend for
+  values of magnitude up to 2**24; int32 values beyond 2**24 are first rounded to
+  float32's 24-bit precision (an error of up to 2**(e − 24) for |x| < 2**e).
+  Where x equals its partner (a sample mixed with itself) the result is x exactly.
 
   Args:
     images, partner_images: same shape and dtype.
@@ -26,10 +37,24 @@ def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.A
   lam = _layout.expand_per_sample(jnp.asarray(lam, jnp.float32), images.ndim)
   mixed = (images.astype(jnp.float32) * lam
            + partner_images.astype(jnp.float32) * (1.0 - lam))
-  if jnp.issubdtype(images.dtype, jnp.integer):
-    info = jnp.iinfo(images.dtype)
-    mixed = jnp.clip(jnp.round(mixed), info.min, info.max)
-  return mixed.astype(images.dtype)
+  mixed = _round_back(mixed, images.dtype)
+  return jnp.where((images == partner_images) & ~jnp.isnan(lam), images, mixed)
+
+
+def blend_n(images: jax.Array, partners, weights) -> jax.Array:
+  """Σ_k w_k·x_k over the image and its partners, in float32, back to the dtype.
+
+  Args:
+    images: [B, ...].
+    partners: the partner batches, each like `images`.
+    weights: one weight per source (the image's first), scalars or [B].
+  """
+  sources = (images,) + tuple(partners)
+  expand = lambda w: _layout.expand_per_sample(jnp.asarray(w, jnp.float32), images.ndim)
+  mixed = expand(weights[0]) * sources[0].astype(jnp.float32)
+  for w, x in zip(weights[1:], sources[1:]):
+    mixed = mixed + expand(w) * x.astype(jnp.float32)
+  return _round_back(mixed, images.dtype)
 
 
 def mixup_op(alpha) -> mixing.MixOp:
@@ -40,31 +65,60 @@ def mixup_op(alpha) -> mixing.MixOp:
       weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)))
 
 
+def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:
+  """n-way Mixup (big_vision `utils.mixup`): weights ~ Dirichlet(α·1_n), sorted so
+  the image keeps the largest; partner k is the sample k places back (roll by k)."""
+  def draw(key):
+    return -jnp.sort(-sampling.sample_dirichlet(key, alpha, num_mixed), axis=-1)
+
+  def weights(w):
+    return tuple(w[..., k] for k in range(num_mixed))
+
+  return mixing.MixOp(draw=draw, apply=lambda w, x, *partners: blend_n(x, partners, weights(w)),
+                      weights=weights, num_partners=num_mixed - 1)
+
+
 def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-          mode: str = "batch", partner: str = "flip", num_classes: Optional[int] = None,
-          label_smoothing=0.0, num_shards: int = 1, data_format: str = "NHWC"
+          mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
+          label_smoothing=0.0, num_shards: int = 1, axis_name=None,
+          multi_label: bool = False, num_mixed: int = 2, data_format: str = "NHWC"
           ) -> tuple[jax.Array, jax.Array]:
   """Mixup: λ·x + (1 − λ)·x_partner and λ·y + (1 − λ)·y_partner, λ ~ Beta(α, α).
+
+  With `num_mixed = n > 2`, big_vision's n-way Mixup: weights w ~ Dirichlet(α·1_n)
+  sorted in decreasing order, output Σ_k w_k·x_{i−k} (partner k = roll by k, so
+  `partner` must be "roll"); the image keeps the largest weight.
 
   Args:
     key: PRNG key.
     images: [B, H, W, C] (or NCHW); integer images are blended in float32 and
       rounded back (see `blend`).
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
-    alpha: α > 0.
-    mode: "batch", "pair" or "elem".
+    alpha: α > 0 (float or traced scalar).
+    mode: "batch", "host", "device", "elem" (or "sample") or "pair".
     partner: "flip", "roll" or "permute".
-    num_classes, label_smoothing, num_shards, data_format: as in `jaxmix.cutmix`.
+    num_classes, label_smoothing, num_shards, axis_name, multi_label, data_format:
+      as in `jaxmix.cutmix`.
+    num_mixed: n, the number of images mixed into each output (static int >= 2).
 
   Returns:
     (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1.
-    With a batch of 1 the partner is the image itself: the output is the input
-    up to float rounding (exactly, for integer images).
+    A sample whose partner is itself (a batch of 1, the middle of an odd batch
+    with flip) is returned unchanged.
   """
   _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  out = mixing.mix_batch(key, images, labels, mixup_op(alpha), mode=mode, partner=partner,
-                         num_shards=num_shards, num_classes=num_classes,
-                         label_smoothing=label_smoothing)
+  num_mixed = _checks.static_int("num_mixed", num_mixed, minimum=2)
+  if num_mixed == 2:
+    op = mixup_op(alpha)
+  else:
+    if partner != "roll" or mode == "pair":
+      raise ValueError(f"num_mixed > 2 mixes sample i with i−1, …, i−n+1 (big_vision); "
+                       f"partner must be 'roll' and mode not 'pair', got partner={partner!r}, "
+                       f"mode={mode!r}")
+    op = mixup_n_op(alpha, num_mixed)
+  out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
+                         num_shards=num_shards, axis_name=axis_name, num_classes=num_classes,
+                         label_smoothing=label_smoothing, multi_label=multi_label)
   return out.images, out.targets

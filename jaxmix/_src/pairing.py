@@ -16,8 +16,7 @@ from jaxmix._src import _checks
 
 def _check(batch_size: int, partner: str, num_shards: int) -> int:
   _checks.check_choice("partner", partner, _checks.PARTNERS)
-  if not isinstance(num_shards, int) or num_shards < 1:
-    raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
+  num_shards = _checks.static_int("num_shards", num_shards)
   if batch_size % num_shards:
     raise ValueError(
         f"batch size {batch_size} must be divisible by num_shards={num_shards}")
@@ -56,20 +55,43 @@ def partner_index(key: chex.PRNGKey, batch_size: int, partner: str = "flip",
 
 
 def gather_partners(x: jax.Array, key: chex.PRNGKey, partner: str = "flip",
-                    num_shards: int = 1) -> jax.Array:
+                    num_shards: int = 1, *, shift: int = 1, axis_name=None) -> jax.Array:
   """Returns each sample's partner: `x[partner_index(key, len(x), partner, num_shards)]`.
 
   Call it with the same key for images and labels so both get the same pairing.
+
+  Args:
+    x: [B, ...] array.
+    key: PRNG key (used by "permute" only).
+    partner: "flip", "roll" or "permute".
+    num_shards: choose partners within this many contiguous groups.
+    shift: with "roll", sample i takes i − shift (n-way Mixup's k-th partner).
+    axis_name: inside `shard_map`, the mapped batch axis; `x` is then the local
+      shard and partners stay inside it (as `num_shards` = axis size would).
   """
   batch_size = x.shape[0]
+  if axis_name is not None:
+    _check(batch_size, partner, 1)
+    if partner == "permute":
+      index, size = axis_index_and_size(axis_name)
+      perm = jax.random.permutation(jax.random.split(key, size)[index], batch_size)
+      return jnp.take(x, perm.astype(jnp.int32), axis=0)
+    return gather_partners(x, key, partner, 1, shift=shift)
   local = _check(batch_size, partner, num_shards)
   grouped = x.reshape((num_shards, local) + x.shape[1:])
   if partner == "flip":
     out = jnp.flip(grouped, axis=1)
   elif partner == "roll":
-    out = jnp.roll(grouped, 1, axis=1)
+    out = jnp.roll(grouped, shift, axis=1)
   else:
     perm = _local_permutations(key, num_shards, local)
     perm = perm.reshape(perm.shape + (1,) * (x.ndim - 1))
     out = jnp.take_along_axis(grouped, perm, axis=1)
   return out.reshape(x.shape)
+
+
+def axis_index_and_size(axis_name) -> tuple[jax.Array, int]:
+  """This device's index along `axis_name` (inside `shard_map`) and the axis size."""
+  size = jax.lax.axis_size(axis_name) if hasattr(jax.lax, "axis_size") else jax.lax.psum(
+      1, axis_name)
+  return jax.lax.axis_index(axis_name), int(size)

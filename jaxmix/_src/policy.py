@@ -7,7 +7,7 @@ Beta-λ box by timm's min/max box (and forces CutMix on, as timm sets α = 1).
 """
 
 import dataclasses
-from typing import Optional
+from typing import Any, Optional
 
 import chex
 import jax
@@ -23,84 +23,109 @@ from jaxmix._src.cutmix import paste_box
 from jaxmix._src.mixup import blend
 
 
+_SCHEDULABLE = ("mixup_alpha", "cutmix_alpha", "prob", "switch_prob")
+
+
 @dataclasses.dataclass(frozen=True)
 class MixConfig:
   """Settings of the mixing policy (timm's `Mixup` arguments, plus partners and shards).
 
-  It is a pytree: the numeric settings (`mixup_alpha`, `cutmix_alpha`,
-  `cutmix_minmax`, `prob`, `switch_prob`, `label_smoothing`) are leaves, so a
-  jitted step that takes the config as an argument does not retrace when they
-  change; the rest are static and choose code paths. Concrete values are
-  validated on construction (ValueError). Values traced inside `jit` cannot
-  raise: if they are invalid, `mix` returns NaN label rows.
+  `num_classes` is required (a forgotten K must not silently give 1000-wide rows).
+  Defaults are timm's `Mixup` defaults where jaxmix has one policy for all ops:
+  `mixup_alpha=1.0, cutmix_alpha=0.0` (timm), `label_smoothing=0.0` and
+  `mode="elem"` (the same defaults as `jaxmix.cutmix` / `mixup` / `cutout`; timm's
+  are 0.1 and "batch": pass them to match timm), `box_convention="official"`.
+
+  It is a pytree: the numeric settings (`mixup_alpha`, `cutmix_alpha`, `prob`,
+  `switch_prob`, `label_smoothing`) are leaves, so a jitted step that takes the
+  config as an argument does not retrace when they change; the rest (including
+  `cutmix_minmax`, whose box sides are computed in float64 as timm does) are
+  static. Concrete values are validated on construction (ValueError). Values
+  traced inside `jit` cannot raise: if they are invalid, `mix` returns NaN label
+  rows. Two traced α of 0 mean "no mixing" (an α scheduled to 0).
+
+  `mixup_alpha`, `cutmix_alpha`, `prob` and `switch_prob` may also be schedules
+  (`jaxmix.schedules`, any `step -> value`): `mix(..., step=step)` evaluates them
+  at a (traced) step. A config holding schedules is closed over, not passed as a
+  jit argument (functions are not arrays).
   """
-  mixup_alpha: float = 0.8
-  cutmix_alpha: float = 1.0
+  mixup_alpha: float = 1.0
+  cutmix_alpha: float = 0.0
   cutmix_minmax: Optional[tuple[float, float]] = None
   prob: float = 1.0
   switch_prob: float = 0.5
-  label_smoothing: float = 0.1
-  num_classes: int = 1000
-  mode: str = "batch"
+  label_smoothing: float = 0.0
+  num_classes: Optional[int] = None
+  mode: str = "elem"
   partner: str = "flip"
   correct_lam: bool = True
   num_shards: int = 1
   data_format: str = "NHWC"
+  box_convention: str = "official"
+  multi_label: bool = False
+  axis_name: Any = None
 
   def __post_init__(self):
+    if self.num_classes is None:
+      raise ValueError("num_classes is required (the width of the label rows), got None")
+    object.__setattr__(self, "num_classes", _checks.static_int("num_classes", self.num_classes))
+    object.__setattr__(self, "num_shards", _checks.static_int("num_shards", self.num_shards))
+    object.__setattr__(self, "cutmix_minmax", _checks.check_minmax(self.cutmix_minmax))
     _checks.check_non_negative("mixup_alpha", self.mixup_alpha)
     _checks.check_non_negative("cutmix_alpha", self.cutmix_alpha)
-    _checks.check_minmax(self.cutmix_minmax)
     _checks.check_probability("prob", self.prob)
     _checks.check_probability("switch_prob", self.switch_prob)
     _checks.check_probability("label_smoothing", self.label_smoothing)
     _checks.check_choice("mode", self.mode, _checks.MODES)
     _checks.check_choice("partner", self.partner, _checks.PARTNERS)
     _checks.check_choice("data_format", self.data_format, _checks.DATA_FORMATS)
+    _checks.check_choice("box_convention", self.box_convention, _checks.BOX_CONVENTIONS)
     modes.check_pair_partner(self.mode, self.partner)
-    if not isinstance(self.num_classes, int) or self.num_classes < 1:
-      raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
-    if not isinstance(self.num_shards, int) or self.num_shards < 1:
-      raise ValueError(f"num_shards must be a positive int, got {self.num_shards!r}")
-    if self.cutmix_minmax is not None:
-      object.__setattr__(self, "cutmix_minmax", tuple(self.cutmix_minmax))
     alphas = [_checks.concrete_value(a) for a in (self.mixup_alpha, self.cutmix_alpha)]
     if (self.cutmix_minmax is None and all(a is not None for a in alphas)
         and not any(float(a) > 0 for a in alphas)):
       raise ValueError("at least one of mixup_alpha and cutmix_alpha must be > 0 "
                        f"(or cutmix_minmax set), got {alphas[0]} and {alphas[1]}")
 
+  def at_step(self, step) -> "MixConfig":
+    """This config with every schedule replaced by its value at `step` (may be traced)."""
+    values = {f: getattr(self, f)(step) for f in _SCHEDULABLE if callable(getattr(self, f))}
+    return dataclasses.replace(self, **values) if values else self
+
 
 jax.tree_util.register_dataclass(
     MixConfig,
-    data_fields=["mixup_alpha", "cutmix_alpha", "cutmix_minmax", "prob", "switch_prob",
-                 "label_smoothing"],
-    meta_fields=["num_classes", "mode", "partner", "correct_lam", "num_shards",
-                 "data_format"])
+    data_fields=["mixup_alpha", "cutmix_alpha", "prob", "switch_prob", "label_smoothing"],
+    meta_fields=["cutmix_minmax", "num_classes", "mode", "partner", "correct_lam",
+                 "num_shards", "data_format", "box_convention", "multi_label", "axis_name"])
 
 
 def _sampler(config: MixConfig, height: int, width: int):
   """One sample's (or one batch's) draw of timm's `_params_per_elem` / `_params_per_batch`."""
   mixup_alpha = jnp.asarray(config.mixup_alpha, jnp.float32)
   cutmix_alpha = jnp.asarray(config.cutmix_alpha, jnp.float32)
-  mixup_on = mixup_alpha > 0
-  cutmix_on = (cutmix_alpha > 0) | (config.cutmix_minmax is not None)
+  mixup_on = (mixup_alpha > 0) & jnp.isfinite(mixup_alpha)
+  cutmix_on = ((cutmix_alpha > 0) & jnp.isfinite(cutmix_alpha)) | (
+      config.cutmix_minmax is not None)
 
   def draw(key):
     k_apply, k_switch, k_mixup, k_cutmix, k_box = jax.random.split(key, 5)
     # An α of 0 switches the op off; sample with α = 1 there so no NaN is drawn.
     lam_mixup = sampling.sample_lam(k_mixup, jnp.where(mixup_on, mixup_alpha, 1.0))
-    lam_cutmix = sampling.sample_lam(k_cutmix, jnp.where(cutmix_alpha > 0, cutmix_alpha, 1.0))
+    lam_cutmix = sampling.sample_lam(k_cutmix, jnp.where(
+        (cutmix_alpha > 0) & jnp.isfinite(cutmix_alpha), cutmix_alpha, 1.0))
     use_cutmix = jnp.where(mixup_on & cutmix_on,
                            jax.random.uniform(k_switch) < config.switch_prob, cutmix_on)
     lam = jnp.where(use_cutmix, lam_cutmix, lam_mixup)
     # timm skips mixing when λ == 1 (not drawn to be applied, or Beta returned 1).
-    apply = (jax.random.uniform(k_apply) < config.prob) & (lam != 1.0)
+    # Both α traced to 0 (a schedule switching mixing off): nothing is applied.
+    apply = (jax.random.uniform(k_apply) < config.prob) & (lam != 1.0) & (mixup_on | cutmix_on)
     lam = jnp.where(apply, lam, 1.0)
     if config.cutmix_minmax is None:
-      box = boxes.sample_box(k_box, lam, height, width)
+      box = boxes.sample_box(k_box, lam, height, width, box_convention=config.box_convention)
     else:
-      box = boxes.sample_box_minmax(k_box, config.cutmix_minmax, height, width)
+      box = boxes.sample_box_minmax(k_box, config.cutmix_minmax, height, width,
+                                    box_convention=config.box_convention)
     box = boxes.Box(*(jnp.where(apply & use_cutmix, c, 0) for c in box))
     if config.correct_lam or config.cutmix_minmax is not None:
       label_lam = jnp.where(use_cutmix, boxes.corrected_lam(box, height, width), lam)
@@ -116,13 +141,14 @@ def sample_mix_params(key: chex.PRNGKey, config: MixConfig, batch_size: int,
   """The draws `mix` uses: λ, CutMix-or-Mixup, box and label λ (scalars or [B]).
 
   `mix(key, ...)` draws these from the second key of `jax.random.split(key)`.
+  With `config.axis_name` (inside `shard_map`), `batch_size` is the local one.
   """
   return modes.draw_params(key, _sampler(config, height, width), config.mode, batch_size,
-                           config.num_shards)
+                           config.num_shards, config.axis_name)
 
 
 def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
-        config: MixConfig) -> tuple[jax.Array, jax.Array]:
+        config: MixConfig, *, step=None) -> tuple[jax.Array, jax.Array]:
   """Applies the timm-equivalent Mixup / CutMix policy to a batch.
 
   Equivalent to `timm.data.Mixup(...)(x, target)` with the same settings, given
@@ -134,17 +160,25 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
     images: [B, H, W, C] (or NCHW per `config.data_format`), dtype kept.
     labels: integer ids [B] or float rows [B, K] with K = `config.num_classes`.
     config: a `MixConfig`.
+    step: the training step (may be traced); required when the config holds
+      schedules, which are evaluated at it.
 
   Returns:
-    (mixed_images, label_rows): float32 rows [B, K] summing to 1.
+    (mixed_images, label_rows): float32 rows [B, K] summing to 1 (multi-hot rows
+    with `multi_label`).
   """
   if not isinstance(config, MixConfig):
     raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
+  if step is None and any(callable(getattr(config, f)) for f in _SCHEDULABLE):
+    raise ValueError("config holds schedules; pass step= to mix to evaluate them")
+  if step is not None:
+    config = config.at_step(step)
   _checks.check_images(images)
   out = mixing.mix_batch(key, images, labels, policy_op(config, images), mode=config.mode,
                          partner=config.partner, num_shards=config.num_shards,
-                         num_classes=config.num_classes,
-                         label_smoothing=config.label_smoothing)
+                         axis_name=config.axis_name, num_classes=config.num_classes,
+                         label_smoothing=config.label_smoothing,
+                         multi_label=config.multi_label)
   # Traced settings cannot raise inside jit; invalid ones make the labels NaN (loud).
   return out.images, jnp.where(_settings_valid(config), out.targets, jnp.nan)
 
@@ -165,11 +199,6 @@ def policy_op(config: MixConfig, images: jax.Array) -> mixing.MixOp:
 
 def _settings_valid(config: MixConfig) -> jax.Array:
   in_unit = lambda v: (jnp.asarray(v) >= 0) & (jnp.asarray(v) <= 1)
-  valid = ((jnp.asarray(config.mixup_alpha) >= 0) & (jnp.asarray(config.cutmix_alpha) >= 0)
-           & in_unit(config.prob) & in_unit(config.switch_prob) & in_unit(config.label_smoothing))
-  if config.cutmix_minmax is None:
-    valid &= (jnp.asarray(config.mixup_alpha) > 0) | (jnp.asarray(config.cutmix_alpha) > 0)
-  else:
-    lo, hi = (jnp.asarray(m) for m in config.cutmix_minmax)
-    valid &= (lo > 0) & (lo <= hi) & (hi <= 1)
-  return valid
+  alpha_ok = lambda v: (jnp.asarray(v) >= 0) & jnp.isfinite(jnp.asarray(v))
+  return (alpha_ok(config.mixup_alpha) & alpha_ok(config.cutmix_alpha) & in_unit(config.prob)
+          & in_unit(config.switch_prob) & in_unit(config.label_smoothing))

@@ -56,12 +56,38 @@ def sample_lam(key: chex.PRNGKey, alpha, shape: Sequence[int] = ()) -> jax.Array
 
   Returns:
     float32 array of `shape` with values in [0, 1]; NaN where a traced α is <= 0
-    (a concrete α <= 0 raises `ValueError`).
+    or not finite (a concrete one raises `ValueError`).
   """
   _checks.check_positive("alpha", alpha)
   shape = tuple(shape)
   alpha = jnp.broadcast_to(jnp.asarray(alpha, jnp.float32), shape)
   key_1, key_2 = jax.random.split(key)
   log_g1, log_g2 = _log_gamma(key_1, alpha, shape), _log_gamma(key_2, alpha, shape)
-  # A traced α <= 0 cannot raise inside jit; make it loud (NaN), never a plausible λ.
-  return jnp.where(alpha > 0, jax.nn.sigmoid(log_g1 - log_g2), jnp.nan)
+  # A traced α <= 0 or ∞ cannot raise inside jit; make it loud (NaN), never a plausible λ.
+  valid = (alpha > 0) & jnp.isfinite(alpha)
+  return jnp.where(valid, jax.nn.sigmoid(log_g1 - log_g2), jnp.nan)
+
+
+def sample_dirichlet(key: chex.PRNGKey, alpha, num: int, shape: Sequence[int] = ()) -> jax.Array:
+  """Samples weights w ~ Dirichlet(α·1_num) as float32, loop-free like `sample_lam`.
+
+  w_i = G_i / Σ_j G_j with G_i ~ Gamma(α), computed as a softmax of log G so that
+  small α cannot underflow. For num = 2, w_0 ~ Beta(α, α).
+
+  Args:
+    key: PRNG key.
+    alpha: concentration α > 0 (float or traced scalar).
+    num: number of weights (static int >= 2).
+    shape: batch shape; the result has shape `shape + (num,)`.
+
+  Returns:
+    float32 weights summing to 1 along the last axis; NaN where a traced α is
+    <= 0 or not finite.
+  """
+  _checks.check_positive("alpha", alpha)
+  num = _checks.static_int("num", num, minimum=2)
+  shape = tuple(shape) + (num,)
+  alpha = jnp.broadcast_to(jnp.asarray(alpha, jnp.float32), shape)
+  weights = jax.nn.softmax(_log_gamma(key, alpha, shape), axis=-1)
+  valid = (alpha > 0) & jnp.isfinite(alpha)
+  return jnp.where(valid, weights, jnp.nan)

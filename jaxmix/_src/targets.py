@@ -26,8 +26,7 @@ def one_hot(labels: jax.Array, num_classes: int, *, smoothing=0.0) -> jax.Array:
   Returns:
     float32 array [B, K].
   """
-  if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-    raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+  num_classes = _checks.static_int("num_classes", num_classes)
   _checks.check_probability("label_smoothing", smoothing)
   labels = jnp.asarray(labels)
   if not jnp.issubdtype(labels.dtype, jnp.integer):
@@ -40,27 +39,35 @@ def one_hot(labels: jax.Array, num_classes: int, *, smoothing=0.0) -> jax.Array:
   smoothing = jnp.asarray(smoothing, jnp.float32)
   off = smoothing / num_classes
   on = 1.0 - smoothing + off
-  hot = labels[..., None] == jnp.arange(num_classes, dtype=labels.dtype)
+  # Compare in int32, not the labels' dtype: uint8 ids against arange(256) would wrap.
+  # A uint32 id >= 2**31 becomes negative here, so it is still flagged invalid.
+  ids = labels.astype(jnp.int32)
+  hot = ids[..., None] == jnp.arange(num_classes, dtype=jnp.int32)
   rows = jnp.where(hot, on, off)
-  valid = (labels >= 0) & (labels < num_classes)
+  valid = (ids >= 0) & (ids < num_classes)
   return jnp.where(valid[..., None], rows, jnp.nan)
 
 
 def label_rows(labels: jax.Array, num_classes: Optional[int] = None, *,
-               smoothing=0.0) -> jax.Array:
+               smoothing=0.0, multi_label: bool = False) -> jax.Array:
   """Integer ids or soft rows to float32 rows that sum to 1, smoothed.
 
   Args:
     labels: integer ids [B] (needs `num_classes`) or float rows [B, K]
       (one-hot or soft; smoothed as y·(1 − s) + s / K, the same as `one_hot` on
-      one-hot rows).
+      one-hot rows). With `multi_label`, multi-hot targets [B, K] of any numeric
+      or bool dtype.
     num_classes: K; required for ids, checked against rows if given.
     smoothing: s in [0, 1].
+    multi_label: timm's `multi_label=True`: every class is its own binary target,
+      smoothed towards 1/2 as y·(1 − s) + s / 2 (rows need not sum to 1).
 
   Returns:
     float32 [B, K].
   """
   labels = jnp.asarray(labels)
+  if multi_label:
+    return _multi_label_rows(labels, num_classes, smoothing)
   if jnp.issubdtype(labels.dtype, jnp.integer):
     if labels.ndim != 1:
       raise ValueError(f"integer labels must have rank 1 [batch], got shape {labels.shape}")
@@ -80,10 +87,25 @@ def label_rows(labels: jax.Array, num_classes: Optional[int] = None, *,
   return rows * (1.0 - smoothing) + smoothing / labels.shape[1]
 
 
+def _multi_label_rows(labels, num_classes, smoothing):
+  """timm `mixup_target(multi_label=True)`: y·(1 − s) + 0.5·s per class."""
+  if labels.ndim != 2:
+    raise ValueError(f"multi_label targets must have rank 2 [batch, classes] (multi-hot), "
+                     f"got shape {labels.shape}")
+  if not (jnp.issubdtype(labels.dtype, jnp.number) or labels.dtype == jnp.bool_):
+    raise ValueError(f"multi_label targets must be numeric or bool, got dtype {labels.dtype}")
+  if num_classes is not None and labels.shape[1] != num_classes:
+    raise ValueError(
+        f"label rows have {labels.shape[1]} classes but num_classes={num_classes}")
+  _checks.check_probability("label_smoothing", smoothing)
+  smoothing = jnp.asarray(smoothing, jnp.float32)
+  return labels.astype(jnp.float32) * (1.0 - smoothing) + 0.5 * smoothing
+
+
 def batch_label_rows(images: jax.Array, labels: jax.Array, num_classes: Optional[int],
-                     smoothing=0.0) -> jax.Array:
+                     smoothing=0.0, multi_label: bool = False) -> jax.Array:
   """`label_rows` for a batch of images, checking that the batch sizes agree."""
-  rows = label_rows(labels, num_classes, smoothing=smoothing)
+  rows = label_rows(labels, num_classes, smoothing=smoothing, multi_label=multi_label)
   if rows.shape[0] != images.shape[0]:
     raise ValueError(f"images and labels must have the same batch size, got "
                      f"{images.shape[0]} and {rows.shape[0]}")
@@ -108,9 +130,14 @@ def mix_rows(weights, sources) -> jax.Array:
     return w.reshape(w.shape + (1,) * (sources[0].ndim - w.ndim))
 
   out = expand(weights[0]) * sources[0]
+  same = True
   for w, rows in zip(weights[1:], sources[1:]):
     out = out + expand(w) * rows
-  return out
+    same = same & (rows == sources[0])
+  # A sample mixed with itself (its own partner, or an equal row) keeps its row
+  # exactly rather than λ·y + (1 − λ)·y rounded; NaN weights still give NaN.
+  weight_sum = sum(expand(w) for w in weights)
+  return jnp.where(same & ~jnp.isnan(weight_sum), sources[0], out)
 
 
 def check_label_ids(labels: jax.Array, num_classes: int) -> None:
