@@ -5,7 +5,7 @@ r"""Baseline vs CutMix on the embedded shapes dataset, end to end on a CPU in a 
 Trains configs/quickstart.py twice in one process, with config.mix = "none" and "cutmix"
 (workdir/baseline, workdir/cutmix), then prints both test accuracies side by side. Any
 config field can be overridden for both runs, e.g. `--config.num_epochs=2`. Re-running
-resumes from (or reuses) the finished checkpoints.
+resumes an interrupted run and reuses a finished one (its saved summary).
 """
 
 import os
@@ -17,14 +17,20 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from experiments import main as cli
 from experiments import train
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "quickstart.py")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart", "Output directory.")
-config_flags.DEFINE_config_file(
-    "config", _DEFAULT_CONFIG,
-    "Config shared by both runs (mix is set per run).", lock_config=True)
-_METHODS = flags.DEFINE_list("methods", ["none", "cutmix"], "config.mix of each run.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  # Defined after the overrides were checked: a config flag with a default parses them at once.
+  flags.DEFINE_string("workdir", "runs/quickstart", "Output directory.")
+  config_flags.DEFINE_config_file(
+      "config", _DEFAULT_CONFIG,
+      "Config shared by both runs (mix is set per run).", lock_config=True)
+  flags.DEFINE_list("methods", ["none", "cutmix"], "config.mix of each run.")
 
 
 def main(argv):
@@ -32,16 +38,13 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
   results = {}
-  for mix in _METHODS.value:
-    config = flags.FLAGS.config.copy_and_resolve_references()
+  for mix in FLAGS.methods:
+    config = FLAGS.config.copy_and_resolve_references()
     config.mix = mix
     name = "baseline" if mix == "none" else mix
     print(f"== {name}: {config.model} on {config.dataset}, {config.num_epochs} epochs",
           flush=True)
-    try:
-      results[name] = train.train_and_evaluate(config, os.path.join(_WORKDIR.value, name))
-    except (ValueError, train.NonFiniteLossError) as e:
-      raise SystemExit(f"error: {e}") from None
+    results[name] = train.train_and_evaluate(config, os.path.join(FLAGS.workdir, name))
   if jax.process_index() != 0:
     return
   print()
@@ -53,16 +56,16 @@ def main(argv):
           f"{r['wall_time_s']:>8.0f}")
   print("\n(A few epochs favour the baseline; CutMix's gains need long schedules, e.g. "
         "configs/cifar10_resnet18_cutmix.py.)")
-  print(f"Metrics: {_WORKDIR.value}/<run>/metrics.jsonl; TensorBoard: "
-        f"tensorboard --logdir {_WORKDIR.value}")
+  print(f"Metrics: {FLAGS.workdir}/<run>/metrics.jsonl; TensorBoard: "
+        f"tensorboard --logdir {FLAGS.workdir}")
 
 
 if __name__ == "__main__":
+  # User errors as one line (exit 2); Ctrl-C saves and prints the command that resumes.
   try:
-    train.check_config_overrides(
-        sys.argv[1:] if any(a.startswith("--config=") or a == "--config"
-                            for a in sys.argv[1:])
-        else [f"--config={_DEFAULT_CONFIG}"] + sys.argv[1:])
-  except app.UsageError as e:
-    sys.exit(f"error: {e}")
-  app.run(main)
+    cli.check_config_overrides(sys.argv[1:], _DEFAULT_CONFIG)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"error: {cli.one_line(e)}", file=sys.stderr)
+    sys.exit(cli.USAGE_ERROR)
+  define_flags()
+  cli.run_main(main, sys.argv, default_config=_DEFAULT_CONFIG)

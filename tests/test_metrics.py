@@ -1,9 +1,12 @@
 """Eval metrics against a plain NumPy re-statement (top-k, NLL, ECE with 15 bins)."""
 
+import json
+
+import jax
 import numpy as np
 import pytest
 
-from experiments import evaluate
+from experiments import metrics
 
 
 def np_softmax(z):
@@ -40,7 +43,7 @@ def test_metrics_match_numpy(seed, scale):
   # Make the model right more often than chance so bins have mixed accuracy.
   logits[np.arange(n)[: n // 2], labels[: n // 2]] += 2.0 * scale
   mask = rng.random(n) < 0.8
-  got = evaluate.metrics(logits, labels, mask)
+  got = metrics.metrics(logits, labels, mask)
   want = np_metrics(logits, labels, mask)
   assert got["count"] == mask.sum()
   for name in ("accuracy", "top5"):
@@ -54,16 +57,16 @@ def test_batch_sums_add_up_over_padded_batches():
   rng = np.random.default_rng(0)
   logits = rng.normal(size=(100, 7)).astype(np.float32)
   labels = rng.integers(0, 7, 100).astype(np.int32)
-  whole = evaluate.metrics(logits, labels)
+  whole = metrics.metrics(logits, labels)
   # Two batches of 64, the second padded with garbage rows masked out.
   pad_logits = np.concatenate([logits, rng.normal(size=(28, 7)).astype(np.float32)])
   pad_labels = np.concatenate([labels, np.zeros(28, np.int32)])
   mask = np.arange(128) < 100
-  sums = [evaluate.batch_sums(pad_logits[i:i + 64], pad_labels[i:i + 64], mask[i:i + 64])
+  sums = [metrics.batch_sums(pad_logits[i:i + 64], pad_labels[i:i + 64], mask[i:i + 64])
           for i in (0, 64)]
   import jax
   total = jax.tree_util.tree_map(lambda a, b: a + b, *sums)
-  got = evaluate.summarize(jax.device_get(total))
+  got = metrics.summarize(jax.device_get(total))
   for k in whole:
     assert got[k] == pytest.approx(whole[k], rel=1e-6), k
 
@@ -71,20 +74,75 @@ def test_batch_sums_add_up_over_padded_batches():
 def test_top1_tie_breaks_like_argmax():
   logits = np.zeros((3, 4), np.float32)   # All tied: argmax is class 0.
   labels = np.array([0, 1, 3], np.int32)
-  np.testing.assert_array_equal(evaluate.topk_correct(logits, labels, 1), [1, 0, 0])
-  np.testing.assert_array_equal(evaluate.topk_correct(logits, labels, 2), [1, 1, 0])
+  np.testing.assert_array_equal(metrics.topk_correct(logits, labels, 1), [1, 0, 0])
+  np.testing.assert_array_equal(metrics.topk_correct(logits, labels, 2), [1, 1, 0])
 
 
 def test_ece_of_perfectly_calibrated_bins_is_zero():
   # Confidence 0.5 on 2 classes, right exactly half the time → ECE 0.
   logits = np.zeros((4, 2), np.float32)
   labels = np.array([0, 0, 1, 1], np.int32)
-  assert evaluate.metrics(logits, labels)["ece"] == pytest.approx(0.0, abs=1e-7)
+  assert metrics.metrics(logits, labels)["ece"] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_predict_drops_masked_rows():
   batches = [{"image": np.arange(4), "label": np.array([1, 2, 3, 0]),
               "mask": np.array([True, True, False, True])}]
-  logits, labels = evaluate.predict(lambda b: np.eye(4)[b["image"]], batches)
+  logits, labels = metrics.predict(lambda b: np.eye(4)[b["image"]], batches)
   assert logits.shape == (3, 4)
   np.testing.assert_array_equal(labels, [1, 2, 0])
+
+
+class RecordingBar:
+  def __init__(self):
+    self.n = 0
+
+  def update(self, k):
+    self.n += k
+
+  def set_postfix(self, **kw):
+    del kw
+
+
+def test_train_meter_reports_only_completed_steps_and_their_rate(tmp_path):
+  # A "device" step that takes 50 ms and records when it finished.
+  import time
+  from jax.experimental import io_callback
+  done = []
+
+  def slow(step):
+    time.sleep(0.05)
+    done.append(int(step))
+    return np.float32(1.0)
+
+  @jax.jit
+  def step_fn(step):
+    loss = io_callback(slow, jax.ShapeDtypeStruct((), np.float32), step)
+    return {"loss": loss, "accuracy": loss * 0.5}
+
+  bar = RecordingBar()
+  meter = metrics.TrainMeter(batch_size=10, steps_per_epoch=100, total_steps=30,
+                             log_every_steps=10, schedule=lambda s: 0.1,
+                             log_path=str(tmp_path / "log.jsonl"), bar=bar, lag=2)
+  for step in range(1, 31):
+    meter.dispatched(step, step_fn(step))
+    completed = len(done)
+    assert bar.n <= 10 * completed          # Never ahead of the device.
+    assert step - bar.n // 10 <= 2          # Dispatch trails by at most `lag` steps.
+  meter.drain()
+  assert bar.n == 300 and done == list(range(1, 31))
+  rows = [json.loads(l) for l in open(tmp_path / "log.jsonl")]
+  assert [r["step"] for r in rows] == [10, 20, 30]
+  assert rows[-1]["loss"] == 1.0 and rows[-1]["accuracy"] == 0.5
+  # 10 images per 50 ms step: about 200 images/s (not the dispatch rate, which is far higher).
+  assert 120 < rows[-1]["images_per_sec"] < 210
+
+
+def test_train_meter_stops_at_a_non_finite_loss():
+  meter = metrics.TrainMeter(batch_size=1, steps_per_epoch=10, total_steps=10,
+                             log_every_steps=5, schedule=lambda s: 0.5, log_path=None, bar=None)
+  meter.dispatched(1, {"loss": np.float32(1.0), "accuracy": np.float32(0)})
+  meter.dispatched(2, {"loss": np.float32(np.nan), "accuracy": np.float32(0)})
+  with pytest.raises(metrics.NonFiniteLossError, match="step 2") as err:
+    meter.drain()
+  assert err.value.step == 2

@@ -2,6 +2,8 @@
 
 import pathlib
 import re
+import shutil
+import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -42,8 +44,22 @@ def test_quickstart_snippet_trains_a_linear_model():
   assert np.all(np.isfinite(losses)) and losses[0] > losses[-1]
 
 
-def test_ci_runs_the_readme_test_command():
-  command = _block("TEST-COMMAND").strip()
-  assert "pytest" in command
-  ci = (README.parent / ".ci" / "run").read_text()
-  assert "TEST-COMMAND" in ci  # .ci/run executes the README's block verbatim
+def test_ci_runs_the_readme_test_command(tmp_path):
+  # .ci/run itself, in a copy of the repository whose README's test command leaves a mark.
+  (tmp_path / ".ci").mkdir()
+  shutil.copy(README.parent / ".ci" / "run", tmp_path / ".ci" / "run")
+  (tmp_path / "README.md").write_text(
+      "# x\n\n<!-- TEST-COMMAND -->\n```bash\necho ran > mark && echo \"$0\" >> mark\n```\n"
+      "<!-- /TEST-COMMAND -->\n\n```bash\necho not this > other\n```\n")
+  proc = subprocess.run(["bash", ".ci/run"], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode == 0, proc.stderr
+  assert (tmp_path / "mark").read_text().splitlines()[0] == "ran"
+  assert not (tmp_path / "other").exists()
+  # Without the block, CI fails instead of running nothing.
+  (tmp_path / "README.md").write_text("# x\n```bash\necho ran > mark2\n```\n")
+  proc = subprocess.run(["bash", ".ci/run"], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode != 0 and not (tmp_path / "mark2").exists()
+  # The real README's block is a pytest run.
+  assert "pytest" in _block("TEST-COMMAND")

@@ -1,18 +1,21 @@
-"""The training loop end to end: CLI, outputs, resume after a kill, 8 devices, NaN stop.
+"""The training loop end to end: outputs, Ctrl-C / SIGTERM / kill and resume, reruns, 8 devices.
 
-Runs that need their own process (a kill, a device count) go through the real CLI,
-`python -m experiments.train`, on the embedded shapes dataset with configs/test.py.
+Runs that need their own process (a signal, a device count) go through the real CLI on the
+embedded shapes dataset with configs/test.py; `slow_cli` is that CLI with each step slowed
+down by the test hook `on_step` of `train_and_evaluate`, so that a signal lands mid-run.
 """
 
 import json
 import os
 import pathlib
+import shlex
 import signal
 import subprocess
 import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,21 +25,34 @@ from experiments.configs import test as test_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = "experiments/configs/test.py"
+# The CLI of experiments.main with every step slowed down by `DELAY` seconds (a test hook
+# injected here, not read from the config).
+SLOW_MAIN = """
+import os, sys, time
+from experiments import main, train
+run = train.train_and_evaluate
+delay = float(os.environ["DELAY"])
+train.train_and_evaluate = lambda c, w, **k: run(c, w, on_step=lambda s: time.sleep(delay))
+sys.argv = ["main.py", *sys.argv[1:]]
+main.define_flags()
+main.run_main(main.main, sys.argv)
+"""
 
 
-def cli(workdir, *overrides, devices=1):
-  env = dict(os.environ)
+def env_for(devices=1, **extra):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", **extra)
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-  env["JAX_PLATFORMS"] = "cpu"
-  cmd = [sys.executable, "-m", "experiments.train", f"--config={CONFIG}",
-         f"--workdir={workdir}", *overrides]
-  return cmd, env
+  return env
 
 
-def run_cli(workdir, *overrides, devices=1, check=True):
-  cmd, env = cli(workdir, *overrides, devices=devices)
-  proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True,
-                        timeout=600)
+def cli(workdir, *overrides, module="experiments.main", config=CONFIG):
+  return [sys.executable, "-m", module, f"--config={config}", f"--workdir={workdir}",
+          *overrides]
+
+
+def run_cli(workdir, *overrides, devices=1, check=True, module="experiments.main", env=None):
+  proc = subprocess.run(cli(workdir, *overrides, module=module), env=env or env_for(devices),
+                        cwd=REPO, capture_output=True, text=True, timeout=600)
   if check:
     assert proc.returncode == 0, proc.stderr[-3000:]
   return proc
@@ -66,7 +82,9 @@ RESUME_ARGS = ("--config.num_train_steps=24", "--config.checkpoint_every_steps=4
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("uninterrupted")
-  proc = run_cli(workdir, *RESUME_ARGS)
+  # data_dir given on the command line (a None default that must still be overridable).
+  data_dir = os.environ.get("JAXMIX_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+  proc = run_cli(workdir, *RESUME_ARGS, f"--config.data_dir={data_dir}")
   return workdir, proc
 
 
@@ -76,49 +94,114 @@ def test_cli_writes_metrics_checkpoints_and_summary(uninterrupted):
   rows = [json.loads(l) for l in open(workdir / "metrics.jsonl")]
   assert rows[-1]["step"] == 24
   for key in ("train_loss", "eval_accuracy", "eval_top5", "eval_nll", "eval_ece",
-              "images_per_sec", "learning_rate"):
+              "images_per_sec", "learning_rate", "epoch"):
     assert np.isfinite(rows[-1][key]), key
   header = open(workdir / "metrics.csv").readline().strip().split(",")
   assert "eval_accuracy" in header
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
   assert finished_steps(workdir) == [20, 24]        # keep_checkpoints=2.
+  # The data iterator's position is saved with the state.
+  assert (workdir / "checkpoints" / "24" / "data").is_dir()
   saved = np.load(workdir / "eval_logits.npz")
   summary = json.load(open(workdir / "summary.json"))
   assert saved["logits"].shape == (2000, 10)   # The whole shapes test split.
   # The saved logits reproduce the reported accuracy.
   acc = np.mean(saved["logits"].argmax(-1) == saved["labels"])
   assert acc == pytest.approx(summary["eval_accuracy"], abs=1e-9)
+  assert json.load(open(workdir / "config.json"))["data_dir"] is not None
 
 
-@pytest.mark.parametrize("sig", [
-    signal.SIGKILL,
-    pytest.param(signal.SIGTERM, marks=pytest.mark.slow),  # Graceful; same result.
-], ids=["SIGKILL", "SIGTERM"])
-def test_resume_after_kill_is_bitwise_equal(uninterrupted, tmp_path, sig):
-  reference, _ = uninterrupted
-  workdir = tmp_path / "killed"
-  cmd, env = cli(workdir, *RESUME_ARGS, "--config.debug_step_delay_s=0.15")
-  proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+def test_rerun_of_finished_run_is_a_noop_printing_its_summary(uninterrupted):
+  workdir, _ = uninterrupted
+  before = {p: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.is_file()}
+  summary = json.load(open(workdir / "summary.json"))
+  proc = run_cli(workdir, *RESUME_ARGS, "--config.log_every_steps=3")   # A harmless change.
+  assert "nothing to do" in proc.stdout
+  assert f"{summary['eval_accuracy']:.4f}" in proc.stdout
+  assert "nan" not in proc.stdout.lower()
+  assert {p: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def test_rerun_with_another_config_is_refused_before_touching_the_workdir(uninterrupted):
+  workdir, _ = uninterrupted
+  before = {p: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.is_file()}
+  proc = run_cli(workdir, "--config.num_train_steps=30", "--config.checkpoint_every_steps=4",
+                 "--config.keep_checkpoints=2", "--config.model_kwargs.width=8",
+                 "--config.learning_rate=0.3", check=False)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+  for field in ("num_train_steps", "model_kwargs.width", "learning_rate"):
+    assert field in lines[0]
+  assert "log_every_steps" not in lines[0]
+  assert {p: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def interrupt(workdir, sig, *, env=None):
+  """Starts the slowed-down CLI, sends `sig` after the first checkpoint, returns the process."""
+  cmd = [sys.executable, "-c", SLOW_MAIN, f"--config={CONFIG}", f"--workdir={workdir}",
+         *RESUME_ARGS]
+  proc = subprocess.Popen(cmd, env=env or env_for(DELAY="0.15"), cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.time() + 300
-    while not [s for s in finished_steps(workdir) if s >= 8]:
+    while not [s for s in finished_steps(workdir) if s >= 4]:
       assert proc.poll() is None, proc.stderr.read()[-3000:]
       assert time.time() < deadline, "no checkpoint appeared"
       time.sleep(0.05)
     proc.send_signal(sig)
-    proc.wait(timeout=120)
+    out, err = proc.communicate(timeout=120)
   finally:
     if proc.poll() is None:
       proc.kill()
-  killed_at = max(finished_steps(workdir))
-  assert killed_at < 24, "the run finished before it was killed"
-  if sig == signal.SIGTERM:   # Graceful: exits after checkpointing the current step.
-    assert proc.returncode != 0
-  run_cli(workdir, *RESUME_ARGS)
+  return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("sig", [
+    signal.SIGINT,
+    pytest.param(signal.SIGTERM, marks=pytest.mark.slow),  # The same path as SIGINT.
+], ids=["SIGINT", "SIGTERM"])
+def test_signal_saves_prints_resume_command_and_resume_is_bitwise_equal(
+    uninterrupted, tmp_path, sig):
+  reference, _ = uninterrupted
+  workdir = tmp_path / "interrupted"
+  code, _, err = interrupt(workdir, sig)
+  assert code == 128 + sig, err[-3000:]
+  assert "Traceback" not in err
+  saved = max(finished_steps(workdir))
+  assert 4 <= saved < 24, "the run finished before the signal"
+  assert f"saved step {saved} of 24" in err
+  command = err.strip().splitlines()[-1].strip()   # The last line: the command that resumes.
+  args = shlex.split(command)
+  assert args[:3] == ["python", "-m", "experiments.main"], command
+  assert f"--workdir={workdir}" in args and f"--config={CONFIG}" in args
+  proc = subprocess.run([sys.executable, *args[1:]], env=env_for(), cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert f"resumed from step {saved} of 24" in proc.stdout
   assert finished_steps(workdir)[-1] == 24
   assert_trees_bitwise_equal(checkpointing.load_numpy(reference / "checkpoints"),
                              checkpointing.load_numpy(workdir / "checkpoints"))
+  summary = json.load(open(workdir / "summary.json"))
+  assert all(np.isfinite(v) for v in summary.values() if isinstance(v, float))
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_is_bitwise_equal(uninterrupted, tmp_path):
+  reference, _ = uninterrupted
+  workdir = tmp_path / "killed"
+  interrupt(workdir, signal.SIGKILL)
+  assert max(finished_steps(workdir)) < 24
+  run_cli(workdir, *RESUME_ARGS)
+  assert_trees_bitwise_equal(checkpointing.load_numpy(reference / "checkpoints"),
+                             checkpointing.load_numpy(workdir / "checkpoints"))
+
+
+def test_train_module_is_an_alias_of_main(tmp_path):
+  proc = run_cli(tmp_path, "--config.num_train_steps=2", "--config.save_eval_logits=False",
+                 module="experiments.train")
+  assert json.load(open(tmp_path / "summary.json"))["steps"] == 2
+  assert "eval_accuracy" in proc.stdout
 
 
 def test_eight_devices_match_one_device(tmp_path):
@@ -145,33 +228,47 @@ def test_nan_loss_stops_and_writes_no_later_checkpoint(tmp_path):
   config.num_train_steps = 40
   config.checkpoint_every_steps = 2
   config.log_every_steps = 5
-  config.debug_lr_spike_step = 6
-  config.debug_lr_spike = 1e8
+  spike = lambda schedule: lambda step: schedule(step) * jnp.where(step >= 6, 1e8, 1.0)
   with pytest.raises(train.NonFiniteLossError, match="non-finite at step") as err:
-    train.train_and_evaluate(config, str(tmp_path))
+    train.train_and_evaluate(config, str(tmp_path), wrap_schedule=spike)
   steps = finished_steps(tmp_path)
   assert steps, "checkpoints before the spike should exist"
-  assert max(steps) < err.value.step
-  assert err.value.step < 40
+  assert max(steps) < err.value.step < 40
   log = [json.loads(l) for l in open(tmp_path / "train_log.jsonl")]
   assert all(np.isfinite(r["loss"]) for r in log)   # Nothing logged past the NaN.
 
 
-def test_unknown_dataset_and_model_and_mix_are_clear_errors(tmp_path):
-  for field, value, pattern in [("dataset", "imagenet22k", "Unknown dataset.*shapes"),
-                                ("model", "resnet19", "Unknown model.*resnet18"),
-                                ("mix", "cutmixup", "mix must be one of")]:
-    config = test_config.get_config()
-    config[field] = value
-    with pytest.raises(ValueError, match=pattern):
-      train.train_and_evaluate(config, str(tmp_path))
+def test_fashion_mnist_trains_with_its_one_channel(tmp_path):
+  # 28x28x1 images: the model's stem takes the channel count from the dataset.
+  config = test_config.get_config()
+  config.dataset = "fashion_mnist_idx"
+  config.num_train_steps = 2
+  config.save_eval_logits = False
+  config.eval_batch_size = 1000
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["steps"] == 2 and np.isfinite(summary["eval_nll"])
+  state = checkpointing.load_numpy(tmp_path / "checkpoints")
+  assert state["params"]["stem"]["kernel"].shape[2] == 1   # HWIO: one input channel.
 
 
-def test_cli_unknown_config_field_lists_choices(tmp_path):
-  proc = run_cli(tmp_path, "--config.mixx=cutmix", check=False)
-  assert proc.returncode != 0
-  assert "Unknown config field 'mixx'" in proc.stderr
-  assert "'mix'" in proc.stderr and "learning_rate" in proc.stderr
+def test_load_trained_reproduces_the_saved_eval_logits(uninterrupted):
+  workdir, _ = uninterrupted
+  trained = train.load_trained(str(workdir))
+  assert trained.step == 24 and trained.config.model == "resnet_small"
+  from experiments import input_pipeline
+  batch = next(iter(input_pipeline.eval_batches("shapes", batch_size=64)))
+  logits = np.asarray(trained.logits_fn(batch["image"]))
+  saved = np.load(workdir / "eval_logits.npz")
+  np.testing.assert_allclose(logits, saved["logits"][:64], rtol=1e-4, atol=1e-4)
+  np.testing.assert_array_equal(batch["label"], saved["labels"][:64])
+  # Class-activation maps: logits = head(mean of the feature maps).
+  features = np.asarray(trained.features_fn(batch["image"]))
+  assert features.ndim == 4 and features.shape[0] == 64
+  params = checkpointing.load_numpy(workdir / "checkpoints")["params"]
+  head = params["head"]
+  pooled = features.mean(axis=(1, 2))
+  np.testing.assert_allclose(pooled @ head["kernel"] + head["bias"], logits, rtol=1e-3,
+                             atol=1e-3)
 
 
 def test_schedules():
@@ -180,6 +277,7 @@ def test_schedules():
   cosine = train.make_schedule(config, steps_per_epoch=10, total_steps=100)
   assert float(cosine(0)) == 0.0
   assert float(cosine(10)) == pytest.approx(0.1)
+  assert float(cosine(55)) == pytest.approx(0.05 * (1 + np.cos(np.pi * 45 / 90)), rel=1e-5)
   assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)
   config.schedule, config.warmup_epochs = "multistep", 0.0
   config.lr_boundaries_epochs = (3, 6)
@@ -223,16 +321,3 @@ def test_two_processes_match_one_process(tmp_path):
             for name in ("one", "two")]
   assert len(losses[0]) == 6
   np.testing.assert_allclose(losses[1], losses[0], rtol=2e-4)
-
-
-@pytest.mark.parametrize("path", sorted(
-    str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
-    if p.name not in ("__init__.py", "cifar.py")))
-def test_every_config_loads_and_validates(path):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("cfg", REPO / path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  train.validate_config(config)
-  assert set(config.keys()) == set(test_config.get_config().keys())

@@ -2,7 +2,7 @@
 
 Other configs call `get_config()` here and change only what differs, so that a run is
 described by a short diff against this file. Override any field on the command line:
-  python -m experiments.train --config experiments/configs/default.py \
+  python -m experiments.main --config experiments/configs/default.py \
       --workdir runs/x --config.num_epochs=2 --config.mix=cutmix
 """
 
@@ -14,7 +14,10 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Data (experiments/input_pipeline.py).
   config.dataset = "cifar10_jpeg"
-  config.data_dir = None        # None: the input pipeline's default cache.
+  # None: the input pipeline's default cache; a placeholder so that --config.data_dir=DIR works.
+  config.data_dir = ml_collections.config_dict.placeholder(str)
+  config.train_size = 0         # > 0: a class-balanced subset of the train split (0: all).
+  config.holdout_size = 0       # train examples held out of training (data_registry).
   config.augment = True         # random crop + flip in train_batches.
   config.batch_size = 128       # global, over all processes and devices.
   config.eval_batch_size = 500
@@ -60,9 +63,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.save_eval_logits = True  # final eval logits/labels to workdir/eval_logits.npz.
   config.progress_bar = True
   config.distributed = False      # call jax.distributed.initialize() (multi-host).
-  # Test hook: multiply the learning rate by this from this step on (NaN tests).
-  config.debug_lr_spike = 1.0
-  config.debug_lr_spike_step = -1
-  # Test hook: sleep this long after each step (kill-and-resume tests).
-  config.debug_step_delay_s = 0.0
   return config

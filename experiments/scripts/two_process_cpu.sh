@@ -20,7 +20,7 @@ export JAX_PLATFORMS=cpu
 export XLA_FLAGS="--xla_force_host_platform_device_count=${DEVICES_PER_PROCESS}"
 pids=()
 for i in 0 1; do
-  python -m experiments.train --config="$CONFIG" --workdir="$WORKDIR" \
+  python -m experiments.main --config="$CONFIG" --workdir="$WORKDIR" \
     --coordinator_address="localhost:${PORT}" --num_processes=2 --process_id=$i \
     "$@" > "${WORKDIR%/}.process$i.log" 2>&1 &
   pids+=($!)

@@ -1,0 +1,142 @@
+"""The train step's augment function against NumPy re-statements: mix → normalize → Cutout.
+
+Partners with `mix_partner="flip"` are the reversed batch (timm's convention), so every expected
+output below is computed in NumPy from the input batch and the λ that the label rows report.
+"""
+
+import functools
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import augment
+from experiments import train
+from experiments.configs import test as test_config
+
+# Non-integer mean: a normalized pixel is never exactly 0 by chance (Cutout fills 0).
+MEAN, STD = (127.3, 120.7, 110.1), (64.0, 60.5, 70.25)
+INFO = types.SimpleNamespace(num_classes=10, image_shape=(16, 16, 3), mean=MEAN, std=STD)
+B = 8
+
+
+def batch(seed=0):
+  rng = np.random.default_rng(seed)
+  return (rng.integers(0, 256, (B, 16, 16, 3), dtype=np.uint8),
+          np.arange(B, dtype=np.int32))   # Distinct labels: λ is readable from every row.
+
+
+def np_normalize(images):
+  return (images.astype(np.float32) - np.float32(MEAN)) / np.float32(STD)
+
+
+def run(mix, key=0, **overrides):
+  config = test_config.get_config()
+  config.mix, config.mix_mode, config.mix_partner = mix, "elem", "flip"
+  for k, v in overrides.items():
+    config[k] = v
+  images, labels = batch()
+  fn = jax.jit(augment.make_augment_fn(config, INFO))
+  x, rows = fn(jax.random.key(key), images, labels)
+  return images, labels, np.asarray(x), np.asarray(rows)
+
+
+def lam_of(rows, labels):
+  """λ of each row: the weight of its own label (partner = reversed batch)."""
+  return rows[np.arange(B), labels]
+
+
+def test_no_mix_is_normalization_and_smoothed_one_hot():
+  images, labels, x, rows = run("none", label_smoothing=0.1)
+  np.testing.assert_allclose(x, np_normalize(images), rtol=1e-6, atol=1e-6)
+  # timm's convention: off = ε / K, on = 1 - ε + ε / K.
+  want = np.full((B, 10), 0.1 / 10, np.float32)
+  want[np.arange(B), labels] = 1 - 0.1 + 0.1 / 10
+  np.testing.assert_allclose(rows, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("key", [0, 1, 2])
+def test_cutmix_copies_a_box_of_partner_pixels_of_area_one_minus_lambda(key):
+  images, labels, x, rows = run("cutmix", key=key)
+  pixels = np.round(x * np.float32(STD) + np.float32(MEAN))
+  np.testing.assert_allclose(x * np.float32(STD) + np.float32(MEAN), pixels, atol=2e-3)
+  partner = images[::-1]
+  lam = lam_of(rows, labels)
+  np.testing.assert_allclose(rows[np.arange(B), labels[::-1]], 1 - lam, atol=1e-6)
+  mixed = 0
+  for i in range(B):
+    own = np.all(pixels[i] == images[i], axis=-1)
+    other = np.all(pixels[i] == partner[i], axis=-1)
+    assert np.all(own | other), "a pixel is neither the image's nor its partner's"
+    box = other & ~own
+    if box.any():
+      ys, xs = np.nonzero(box)
+      # The copied region is one axis-aligned rectangle, filled completely...
+      rect = np.zeros_like(box)
+      rect[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+      np.testing.assert_array_equal(box | (rect & own & other), rect)
+      # ...whose area is 1 - λ of the image (correct_lam: λ from the clipped box).
+      assert rect.mean() == pytest.approx(1 - lam[i], abs=1e-6)
+      mixed += 1
+    else:
+      assert lam[i] == pytest.approx(1.0)
+  assert mixed >= B // 2
+
+
+def test_mixup_blends_pixels_with_the_lambda_of_the_label_rows():
+  images, labels, x, rows = run("mixup")
+  lam = lam_of(rows, labels)[:, None, None, None]
+  blend = lam * images.astype(np.float32) + (1 - lam) * images[::-1].astype(np.float32)
+  np.testing.assert_allclose(x, np_normalize(blend), rtol=1e-5, atol=1e-5)
+  assert np.all((lam > 0.01) & (lam < 0.99)) or np.any(np.abs(lam - 0.5) < 0.49)
+  np.testing.assert_allclose(rows.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_cutout_zeroes_a_square_after_normalization():
+  images, labels, x, rows = run("cutout", cutout_size=8)
+  want = np_normalize(images)
+  np.testing.assert_array_equal(rows, np.eye(10, dtype=np.float32)[labels])
+  for i in range(B):
+    hole = np.all(x[i] == 0.0, axis=-1)
+    np.testing.assert_allclose(x[i][~hole], want[i][~hole], rtol=1e-6, atol=1e-6)
+    ys, xs = np.nonzero(hole)
+    assert len(ys) >= 16, "no hole"   # The centre is inside: at least a quarter of 8x8.
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert h <= 8 and w <= 8 and hole.sum() == h * w   # One clipped square.
+
+
+def test_augment_fn_does_not_read_the_config_after_it_is_built():
+  config = test_config.get_config()
+  config.mix = "cutout"
+  fn = augment.make_augment_fn(config, INFO)
+  images, labels = batch()
+  config.mix, config.cutout_size = "none", 2   # Must not change the traced function.
+  x, _ = jax.jit(fn)(jax.random.key(0), images, labels)
+  assert np.sum(np.all(np.asarray(x) == 0, axis=-1)) >= 16 * B
+
+
+def one_step(mix, bf16=False):
+  """Parameters after one train step with `mix` from the same init, batch and key."""
+  config = test_config.get_config()
+  config.mix, config.half_precision = mix, bf16
+  tx = train.make_optimizer(config, train.make_schedule(config, 10, 100))
+  graphdef, _, state = train.create_train_state(config, INFO, tx, jax.random.key(0))
+  step = jax.jit(functools.partial(train.train_step, graphdef=graphdef, tx=tx,
+                                   augment_fn=augment.make_augment_fn(config, INFO)))
+  images, labels = batch()
+  state, metrics = step(state, {"image": images, "label": labels}, jax.random.key(5))
+  return state, float(metrics["loss"])
+
+
+@pytest.mark.parametrize("mix,bf16", [("cutout", False), ("mixup", False), ("mix", True)])
+def test_other_regularizers_and_bf16_train(mix, bf16):
+  reference, ref_loss = one_step("none", bf16)
+  state, loss = one_step(mix, bf16)
+  assert np.isfinite(loss) and loss != ref_loss
+  assert all(p.dtype == np.float32 for p in jax.tree_util.tree_leaves(state.params))
+  # The regularizer changed what was learned from this batch.
+  diffs = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                                 state.params, reference.params)
+  assert max(jax.tree_util.tree_leaves(diffs)) > 1e-6

@@ -1,0 +1,69 @@
+"""Every config in experiments/configs builds a trainable run (checked without data or training).
+
+`check_config` is what a broken config must fail: unknown or missing fields, bad values, a model
+that cannot be built with its kwargs, an unknown dataset, or a batch that cannot be split.
+"""
+
+import importlib.util
+import pathlib
+import types
+
+import jax
+import pytest
+
+from experiments import data_registry
+from experiments import train
+from experiments.configs import default
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
+                 if p.name not in ("__init__.py", "cifar.py"))
+
+
+def load(path):
+  spec = importlib.util.spec_from_file_location("cfg", REPO / path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def check_config(config):
+  """Raises if the config could not train: fields, values, model, dataset, batch layout."""
+  fields, expected = set(config.keys()), set(default.get_config().keys())
+  if fields != expected:
+    raise ValueError(f"fields differ from default.py: {sorted(fields ^ expected)}")
+  train.validate_config(config)
+  if config.dataset not in data_registry.DATASETS:
+    raise ValueError(f"unknown dataset {config.dataset!r}")
+  shape = (224, 224, 3) if config.dataset == "imagenet2012" else (32, 32, 3)
+  info = types.SimpleNamespace(num_classes=10, image_shape=shape, num_train=50_000,
+                               mean=(0.0,) * 3, std=(1.0,) * 3)
+  plan = train.Plan.make(config, info)
+  assert plan.total_steps > 0
+  tx = train.make_optimizer(config, train.make_schedule(config, plan.steps_per_epoch,
+                                                        plan.total_steps))
+  # Builds the model and its optimizer state abstractly (no memory, no FLOPs).
+  jax.eval_shape(lambda key: train.create_train_state(config, info, tx, key)[2],
+                 jax.random.key(0))
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_every_config_loads_and_validates(path):
+  check_config(load(path))
+
+
+@pytest.mark.parametrize("breakage,pattern", [
+    (lambda c: setattr(c, "mix", "cutmixx"), "mix"),
+    (lambda c: c.model_kwargs.update({"widht": 8}), "widht"),
+    (lambda c: setattr(c, "num_epochs", 0), "num_epochs"),
+    (lambda c: setattr(c, "dataset", "cifar11"), "cifar11"),
+    (lambda c: setattr(c, "batch_size", 0), "batch_size"),
+    (lambda c: setattr(c, "schedule", "linear"), "schedule"),
+    (lambda c: c.unlock().update({"mixx": "cutmix"}), "mixx"),
+])
+def test_a_broken_config_is_detected(breakage, pattern):
+  config = load("experiments/configs/quickstart.py")
+  check_config(config)   # Sound before the breakage.
+  breakage(config)
+  with pytest.raises((ValueError, TypeError), match=pattern):
+    check_config(config)
