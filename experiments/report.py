@@ -304,7 +304,28 @@ def section_aggressive(name, rows, figures):
   return section_grid(name, rows, figures, ("alpha", "prob"))
 
 
+def section_patch_stats(name, rows, figures):
+  """How often patches hide the object or carry none of the partner's (no training)."""
+  del name, figures
+  pct = lambda v: "–" if v is None else f"{100 * v:.1f}"
+  order = {o: i for i, o in enumerate(("cutmix", "saliencymix", "resizemix", "fmix", "cutout"))}
+  rows = sorted(rows, key=lambda r: order.get(r["op"], 99))
+  lines = [f"**patch_stats** — `python -m experiments.patch_stats`; {rows[0]['device']}; "
+           f"{rows[0]['finished_at'][:10]}; {rows[0]['images']} shapes training images per op, "
+           "elem mode, α = 1, flip partners", "",
+           "| op | own object hidden % | own object < half visible % | partner object absent "
+           "from patch % | partner weight in label (mean) | partner share of visible object "
+           "pixels, gap to label (mean abs.) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+  for r in rows:
+    lines.append(f"| {r['op']} | {pct(r['own_hidden'])} | {pct(r['own_mostly_hidden'])} "
+                 f"| {pct(r.get('partner_absent'))} | {pct(r.get('label_weight_mean'))} "
+                 f"| {pct(r.get('label_content_gap_mean'))} |")
+  return lines + [""]
+
+
 SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path], list[str]]] = {
+    "patch_stats": section_patch_stats,
     "cifar_methods": section_methods_full,
     "shapes_methods": section_methods_full,
     "data_efficiency": section_data_efficiency,
