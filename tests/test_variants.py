@@ -329,3 +329,16 @@ def test_variants_keep_uint8_and_refuse_bad_options(op):
          "fmix": {"max_soft": 0.7}}[op]
   with pytest.raises(ValueError, match=list(bad)[0]):
     jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, **bad)
+
+
+def test_readme_variants_snippet_runs():
+  import pathlib
+  import re
+  text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  match = re.search(r"<!-- VARIANTS -->\n```python\n(.*?)```\n<!-- /VARIANTS -->", text, re.S)
+  assert match, "README.md has no VARIANTS block"
+  namespace = {}
+  exec(compile(match.group(1), "README.md", "exec"), namespace)
+  assert namespace["dets_out"]["boxes"].shape == (8, 2, 4)
+  assert namespace["batch"]["mask"].shape == (8, 32, 32, 10)
+  assert namespace["seg_out"].dtype == jnp.int32
