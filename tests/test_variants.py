@@ -342,3 +342,49 @@ def test_readme_variants_snippet_runs():
   assert namespace["dets_out"]["boxes"].shape == (8, 2, 4)
   assert namespace["batch"]["mask"].shape == (8, 32, 32, 10)
   assert namespace["seg_out"].dtype == jnp.int32
+
+
+@pytest.mark.parametrize("op", ["saliencymix", "fmix"])
+def test_traced_invalid_alpha_gives_nan_rows_not_a_silent_no_op(op):
+  images = coded(2, 8, 8)
+  rows = jax.jit(lambda a: jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(2),
+                                          num_classes=2, alpha=a)[1])(-1.0)
+  assert np.isnan(np.asarray(rows)).all()
+
+
+@pytest.mark.parametrize("op", ["cutmix", "mixup", "resizemix", "saliencymix", "fmix"])
+def test_extras_and_dict_keys_are_mixed_alike_and_named(op):
+  images = coded(4, 8, 8)
+  code = jnp.arange(4 * 64, dtype=jnp.int32).reshape(4, 8, 8)
+  batch = {"rgb": images, "view2": images * 2.0, "y": jnp.arange(4), "seg": code,
+           "id": jnp.asarray([7, 8, 9, 10])}
+  key = jax.random.key(6)
+  out = jaxmix.mix_dict(key, batch, op=op, image_key=("rgb", "view2"), label_key="y",
+                        mask_key="seg", boxes_key=None, num_classes=4, mode="elem")
+  assert set(out) == set(batch)
+  np.testing.assert_allclose(np.asarray(out["view2"]), 2.0 * np.asarray(out["rgb"]), rtol=1e-6)
+  assert out["id"] is batch["id"]  # not named: passed through
+  x, y, seg = jaxmix.OPS[op](key, images, jnp.arange(4), num_classes=4, mode="elem",
+                             masks=code)
+  np.testing.assert_array_equal(np.asarray(out["rgb"]), np.asarray(x))
+  np.testing.assert_array_equal(np.asarray(out["y"]), np.asarray(y))
+  with pytest.raises(ValueError, match="no key 'image'"):
+    jaxmix.mix_dict(key, {"rgb": images, "label": jnp.arange(4)}, op=op, num_classes=4)
+  with pytest.raises(ValueError, match="op must be one of"):
+    jaxmix.mix_dict(key, batch, op="gridmix", image_key="rgb", label_key="y")
+
+
+def test_jitted_ops_with_targets_do_not_retrace_for_new_alpha():
+  images, code = coded(4, 8, 8), jnp.arange(4 * 64, dtype=jnp.int32).reshape(4, 8, 8)
+  dets = {"boxes": jnp.tile(jnp.asarray([[1.0, 1.0, 6.0, 7.0]]), (4, 1, 1))}
+  import chex
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(key, alpha):
+    return jaxmix.OPS["fmix"](key, images, jnp.arange(4), num_classes=4, alpha=alpha,
+                              masks=code, boxes=dets, mode="elem")
+
+  for i, alpha in enumerate([0.5, 1.0, 2.0]):
+    out = step(jax.random.key(i), jnp.float32(alpha))
+    assert out[3]["boxes"].shape == (4, 2, 4)

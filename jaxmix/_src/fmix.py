@@ -147,7 +147,8 @@ def sample_mask(key: chex.PRNGKey, height: int, width: int, *, alpha=1.0, decay_
   image = low_freq_image(sample_normals(key_noise, height, width), decay_power, height, width,
                          spectrum=spectrum)
   mask = binarise_mask(image, lam, max_soft=max_soft)
-  return mask, jnp.mean(mask)
+  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
+  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
 
 
 def _is_hard(max_soft) -> bool:

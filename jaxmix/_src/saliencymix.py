@@ -124,7 +124,9 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
   def refine(params, images, partner_images):
     cy, cx = saliency_peaks(partner_images, sigma=sigma, data_format=data_format)
     box = boxes.box_from_centre(params["lam"], cy, cx, height, width)
-    return {"box": box, "lam": boxes.corrected_lam(box, height, width)}
+    # A traced α <= 0 draws NaN; keep it NaN rather than a plausible area.
+    lam = jnp.where(jnp.isnan(params["lam"]), jnp.nan, boxes.corrected_lam(box, height, width))
+    return {"box": box, "lam": lam}
 
   def paste(params, x, partner_x):
     mask = _layout.expand_mask(boxes.box_mask(params["box"], height, width), data_format)
