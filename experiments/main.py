@@ -129,6 +129,10 @@ def run_main(main, argv: list[str], default_config: str | None = None) -> None:
       main(args)
     except checkpointing.Interrupted as e:
       exit_interrupted(e)
+    except KeyboardInterrupt:   # Ctrl-C before training started, or a second Ctrl-C.
+      print(f"\ninterrupted without saving; rerun to resume from the latest checkpoint, if "
+            f"any:\n  {resume_command()}", file=sys.stderr)
+      sys.exit(128 + int(signal.SIGINT))
     except USER_ERRORS as e:
       print(f"error: {one_line(e)}", file=sys.stderr)
       sys.exit(USAGE_ERROR)

@@ -321,3 +321,26 @@ def test_two_processes_match_one_process(tmp_path):
             for name in ("one", "two")]
   assert len(losses[0]) == 6
   np.testing.assert_allclose(losses[1], losses[0], rtol=2e-4)
+
+
+def test_own_image_folder_trains_by_name(tmp_path):
+  # A user's folder of grayscale images (split/class/image.png), prepared, then trained by name.
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 6), ("test", 3)):
+    for cls in ("ant", "bee"):
+      (tmp_path / "pics" / split / cls).mkdir(parents=True)
+      for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (12, 10), dtype=np.uint8)).save(
+            tmp_path / "pics" / split / cls / f"{i}.png")
+  data_dir = tmp_path / "tfds"
+  subprocess.run([sys.executable, "-m", "experiments.prepare_data", "--dataset", "image_folder",
+                  "--name", "my_data", "--source", str(tmp_path / "pics"), "--data_dir",
+                  str(data_dir), "--grayscale"], env=env_for(), cwd=REPO, check=True,
+                 capture_output=True)
+  run_cli(tmp_path / "run", "--config.dataset=my_data", f"--config.data_dir={data_dir}",
+          "--config.num_train_steps=2", "--config.batch_size=4")
+  saved = np.load(tmp_path / "run" / "eval_logits.npz")
+  assert saved["logits"].shape == (6, 2)
+  state = checkpointing.load_numpy(tmp_path / "run" / "checkpoints")
+  assert state["params"]["stem"]["kernel"].shape[2] == 1
