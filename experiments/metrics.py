@@ -129,7 +129,7 @@ def progress_bar(total: int, *, initial: int = 0, desc: str, unit: str, enabled:
   if not enabled:
     return None
   import tqdm  # Only the process that shows progress needs it.
-  return tqdm.tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=True,
+  return tqdm.tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit == "img",
                    dynamic_ncols=True, leave=leave)
 
 
@@ -170,6 +170,8 @@ class TrainMeter:
   def restart_clock(self) -> None:
     """Starts measuring images/s afresh (after an eval, which is not training time)."""
     self._clock = {"t0": time.perf_counter(), "steps": 0, "t": None, "skip_first": False}
+    if self.bar is not None:
+      self.bar.unpause()   # The bar's rate and ETA leave the pause out too.
 
   def _rate(self) -> float:
     """Images/s of the steps completed since the clock started (the first step, which
@@ -184,6 +186,8 @@ class TrainMeter:
     if c["skip_first"] and c["t"] is None:   # Compilation: restart the clock after it.
       c["t0"], c["t"] = now, now
       self.images_per_sec = self.batch_size / max(now - self._t_start, 1e-9)
+      if self.bar is not None:
+        self.bar.unpause()
       return
     c["steps"] += 1
     c["t"] = now

@@ -103,6 +103,9 @@ class RecordingBar:
   def set_postfix(self, **kw):
     del kw
 
+  def unpause(self):
+    pass
+
 
 def test_train_meter_reports_only_completed_steps_and_their_rate(tmp_path):
   # A "device" step that takes 50 ms and records when it finished.
