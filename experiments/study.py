@@ -229,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nstopped; rerun `python -m experiments.study {args.name}` to resume",
           file=sys.stderr)
     return 130
+  except Exception as e:  # pylint: disable=broad-except
+    # A run stopped by Ctrl-C / SIGTERM / preemption after saving its checkpoint.
+    if type(e).__name__ != "Interrupted":
+      raise
+    print(f"{e}\nstopped; rerun `python -m experiments.study {args.name}` to resume it",
+          file=sys.stderr)
+    return 130
   return 0
 
 
