@@ -198,10 +198,11 @@ def test_resume_after_sigkill_is_bitwise_equal(uninterrupted, tmp_path):
 
 
 def test_train_module_is_an_alias_of_main(tmp_path):
-  proc = run_cli(tmp_path, "--config.num_train_steps=2", "--config.save_eval_logits=False",
-                 module="experiments.train")
-  assert json.load(open(tmp_path / "summary.json"))["steps"] == 2
-  assert "eval_accuracy" in proc.stdout
+  # The same flags and the same one-line errors: the README's `python -m experiments.train`.
+  proc = run_cli(tmp_path / "run", "--config.batch_size=0", module="experiments.train",
+                 check=False)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1] == "error: config.batch_size must be > 0, got 0"
 
 
 def test_eight_devices_match_one_device(tmp_path):
@@ -344,3 +345,17 @@ def test_own_image_folder_trains_by_name(tmp_path):
   assert saved["logits"].shape == (6, 2)
   state = checkpointing.load_numpy(tmp_path / "run" / "checkpoints")
   assert state["params"]["stem"]["kernel"].shape[2] == 1
+
+
+def test_checkpoint_and_eval_at_every_epoch_end(tmp_path):
+  # checkpoint_every_steps far beyond the run: epoch ends still checkpoint (quickstart case).
+  config = test_config.get_config()
+  config.train_size, config.batch_size = 80, 16   # 5 steps per epoch.
+  config.num_train_steps, config.num_epochs = -1, 3
+  config.checkpoint_every_steps = 1000
+  config.save_eval_logits = False
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert finished_steps(tmp_path) == [5, 10, 15]
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert [(r["step"], r["epoch"]) for r in rows] == [(5, 1.0), (10, 2.0), (15, 3.0)]
+  assert summary["best_eval_accuracy"] == max(r["eval_accuracy"] for r in rows)
