@@ -1,4 +1,5 @@
-"""Shard-local partners: no collectives in the compiled HLO, same result as unsharded.
+"""Shard-local partners and per-host/device/sample draws: no collectives in the compiled
+HLO, same result as unsharded; inside shard_map by axis name, the same as num_shards.
 
 Runs in a subprocess because the 8 simulated CPU devices must be set before JAX starts.
 """
@@ -32,6 +33,16 @@ SCRIPT = textwrap.dedent("""
             cases[f"cutmix/{mode}/{partner}"] = lambda k, x, y, m=mode, p=partner: jaxmix.cutmix(
                 k, x, y, num_classes=10, mode=m, partner=p, num_shards=8)
     cases["cutout"] = lambda k, x, y: (jaxmix.cutout(k, x, size=4), jaxmix.one_hot(y, 10))
+    # λ granularity: one draw per host / device / sample, still no collectives.
+    for mode in ("host", "device", "sample"):
+        cases[f"cutmix/{mode}/permute"] = lambda k, x, y, m=mode: jaxmix.cutmix(
+            k, x, y, num_classes=10, mode=m, partner="permute", num_shards=8)
+    cases["mixup/device/roll/n3"] = lambda k, x, y: jaxmix.mixup(
+        k, x, y, num_classes=10, mode="device", partner="roll", num_shards=8, num_mixed=3)
+    cases["mix/device/flip"] = lambda k, x, y: jaxmix.mix(k, x, y, jaxmix.MixConfig(
+        num_classes=10, mode="device", num_shards=8, mixup_alpha=1.0, cutmix_alpha=1.0))
+    cases["cutout/device"] = lambda k, x, y: (
+        jaxmix.cutout(k, x, size=4, mode="device", num_shards=8), jaxmix.one_hot(y, 10))
     cases["global_flip"] = lambda k, x, y: jaxmix.cutmix(k, x, y, num_classes=10, mode="elem", partner="flip")
     for name, f in cases.items():
         sharded = jax.jit(f, out_shardings=(sharding, sharding))
@@ -42,6 +53,42 @@ SCRIPT = textwrap.dedent("""
             "collectives": [c for c in COLLECTIVES if c in hlo],
             "images_equal": bool(np.array_equal(np.asarray(out_s[0]), np.asarray(out_u[0]))),
             # Labels may differ in the last bit: XLA fuses the multiply-adds differently.
+            "labels_equal": bool(np.allclose(np.asarray(out_s[1]), np.asarray(out_u[1]), atol=1e-6, rtol=0)),
+            "out_sharded": out_s[0].sharding.is_equivalent_to(sharding, 4),
+        }
+    # Inside shard_map, by axis name: the draws and partners equal the global
+    # computation with num_shards = 8, and nothing is communicated.
+    shard_map = getattr(jax, "shard_map", None)
+    if shard_map is None:
+        from jax.experimental.shard_map import shard_map
+    local_cases = {
+        "cutmix/elem/permute": dict(op="cutmix", mode="elem", partner="permute"),
+        "cutmix/pair/flip": dict(op="cutmix", mode="pair", partner="flip"),
+        "cutmix/device/roll": dict(op="cutmix", mode="device", partner="roll"),
+        "mixup/batch/flip": dict(op="mixup", mode="batch", partner="flip"),
+        "mixup/elem/roll/n3": dict(op="mixup", mode="elem", partner="roll", num_mixed=3),
+        "mix/elem/flip": dict(op="mix", mode="elem", partner="flip"),
+    }
+    def make(op, mode, partner, **kw):
+        def f(k, x, y, axis_name=None, num_shards=1):
+            if op == "mix":
+                c = jaxmix.MixConfig(num_classes=10, mode=mode, partner=partner, mixup_alpha=1.0,
+                                     cutmix_alpha=1.0, num_shards=num_shards, axis_name=axis_name)
+                return jaxmix.mix(k, x, y, c)
+            return getattr(jaxmix, op)(k, x, y, num_classes=10, mode=mode, partner=partner,
+                                       num_shards=num_shards, axis_name=axis_name, **kw)
+        return f
+    for name, spec in local_cases.items():
+        f = make(**spec)
+        local = shard_map(lambda k, x, y, f=f: f(k, x, y, axis_name="data"), mesh=mesh,
+                          in_specs=(P(), P("data"), P("data")), out_specs=(P("data"), P("data")))
+        sharded = jax.jit(local)
+        hlo = sharded.lower(key, xs, ys).compile().as_text()
+        out_s = sharded(key, xs, ys)
+        out_u = jax.jit(lambda k, x, y, f=f: f(k, x, y, num_shards=8))(key, images, labels)
+        results["shard_map/" + name] = {
+            "collectives": [c for c in COLLECTIVES if c in hlo],
+            "images_equal": bool(np.array_equal(np.asarray(out_s[0]), np.asarray(out_u[0]))),
             "labels_equal": bool(np.allclose(np.asarray(out_s[1]), np.asarray(out_u[1]), atol=1e-6, rtol=0)),
             "out_sharded": out_s[0].sharding.is_equivalent_to(sharding, 4),
         }

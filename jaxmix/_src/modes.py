@@ -43,8 +43,12 @@ def num_groups(mode: str, batch_size: int, num_shards: int) -> int:
 
 
 def _repeat_groups(params, groups: int, batch_size: int):
-  return jax.tree.map(lambda leaf: jnp.repeat(leaf, batch_size // groups, axis=0,
-                                              total_repeat_length=batch_size), params)
+  # A broadcast and a reshape (not jnp.repeat, whose gather XLA partitions with an
+  # all-gather): each device then materializes only its own group's values.
+  def repeat(leaf):
+    grouped = jnp.broadcast_to(leaf[:, None], (groups, batch_size // groups) + leaf.shape[1:])
+    return grouped.reshape((batch_size,) + leaf.shape[1:])
+  return jax.tree.map(repeat, params)
 
 
 def _symmetrize(params, num_shards: int, local: int):
