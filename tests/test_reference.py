@@ -942,3 +942,26 @@ def test_multi_label_targets_equal_timm(mode, smoothing):
     for labels in (target, target.astype(bool), target.astype(np.int32)):
       got = np.asarray(jaxmix.mix(key, x, jnp.asarray(labels), config)[1])
       np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, exponent", [(np.uint8, 8), (np.int16, 15), (np.uint16, 16),
+                                             (np.int32, 20), (np.int32, 26), (np.int32, 31)])
+def test_integer_mixup_error_within_the_stated_bound(dtype, exponent):
+  """Defect 6: Mixup of int32 images was documented as exact; it is the float32 blend.
+  The documented bound: |result − (λ·x + (1 − λ)·x')| <= 1/2 + 2**(e − 23) for
+  |x| < 2**e, i.e. the nearest integer for 8/16-bit images away from halves."""
+  info = np.iinfo(dtype)
+  lo, hi = max(info.min, -2 ** exponent + 1), min(info.max, 2 ** exponent - 1)
+  rng = np.random.default_rng(exponent)
+  x = rng.integers(lo, hi, size=(64, 4, 4, 1), endpoint=True).astype(dtype)
+  lam = rng.uniform(size=64).astype(np.float32)
+  got = np.asarray(jaxmix.blend(jnp.asarray(x), jnp.asarray(x[::-1]), jnp.asarray(lam)))
+  lam4 = lam.astype(np.float64)[:, None, None, None]
+  weight = (np.float32(1) - lam).astype(np.float64)[:, None, None, None]  # 1 − λ as in float32
+  exact = lam4 * x.astype(np.float64) + weight * x[::-1].astype(np.float64)
+  err = np.abs(got.astype(np.float64) - exact)
+  assert err.max() <= 0.5 + 2.0 ** (exponent - 23), err.max()
+  if exponent <= 16:  # away from halves: the nearest integer
+    away = np.abs(exact - np.floor(exact) - 0.5) > 2.0 ** (exponent - 23)
+    np.testing.assert_array_equal(got[away], np.rint(exact[away]).astype(dtype))
+  assert "2**(e − 23)" in jaxmix.blend.__doc__  # the bound is stated where users read it

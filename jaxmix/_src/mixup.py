@@ -24,10 +24,11 @@ def blend(images: jax.Array, partner_images: jax.Array, lam: jax.Array) -> jax.A
 
   Floating images are computed in float32 and cast back (bfloat16 / float16
   round once). Integer images are computed in float32, rounded half to even and
-  clipped to the dtype's range, as timm's `FastCollateMixup` does for uint8: exact
-  with respect to that formula for every dtype, and equal to the float64 blend for
-  values of magnitude up to 2**24; int32 values beyond 2**24 are first rounded to
-  float32's 24-bit precision (an error of up to 2**(e − 24) for |x| < 2**e).
+  clipped to the dtype's range, as timm's `FastCollateMixup` does for uint8 (equal to
+  that float32 formula for every dtype). Against the exact blend λ·x + (1 − λ)·x'
+  the result is off by at most 1/2 + 2**(e − 23) for |x|, |x'| < 2**e: the nearest
+  integer for 8- and 16-bit images unless the exact blend lies within 2**(e − 23)
+  (≤ 2**−7) of a half; int32 values beyond 2**24 lose float32's precision.
   Where x equals its partner (a sample mixed with itself) the result is x exactly.
 
   Args:
