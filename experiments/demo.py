@@ -1,6 +1,6 @@
 """Writes the README's gallery: every jaxmix op on real photos, with masks and boxes.
 
-Rows: the originals, then Cutout, CutMix, Mixup, ResizeMix, SaliencyMix and FMix
+Rows: the originals, then Cutout, CutMix, Mixup, ResizeMix, SaliencyMix, FMix and SmoothMix
 (per sample, partner = flip, one key). Columns: the four photos with their
 detection boxes (class and box weight), then the dense targets (segmentation
 maps) of the first two, mixed by the same call. The photos are scikit-image's
@@ -45,6 +45,7 @@ OPS = (
     ("ResizeMix (whole partner)", "resizemix", {}),
     ("SaliencyMix (salient box)", "saliencymix", {}),
     ("FMix (Fourier mask)", "fmix", {}),
+    ("SmoothMix (soft blob)", "smoothmix", {}),
 )
 
 
@@ -99,7 +100,7 @@ def run(seed: int = 0):
       label_rows = jaxmix.one_hot(labels, len(CLASS_NAMES))
     else:
       kw["num_classes"] = len(CLASS_NAMES)
-      if name == "mixup":  # integer maps blend into soft rows over the map's classes
+      if name in ("mixup", "smoothmix"):  # blends: integer maps become soft rows
         kw["masks"] = jaxmix.one_hot_map(jnp.asarray(maps), NUM_CLASSES)
       out, label_rows, mixed_maps, boxes = jaxmix.OPS[name](key, images, labels, mode="elem",
                                                             partner="flip", **kw)

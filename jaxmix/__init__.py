@@ -53,6 +53,7 @@ from jaxmix._src.resizemix import resizemix
 from jaxmix._src.saliencymix import saliency_peak
 from jaxmix._src.saliencymix import saliencymix
 from jaxmix._src.saliencymix import spectral_residual
+from jaxmix._src.smoothmix import smoothmix
 
 __version__ = "0.2.0.dev0"
 
@@ -104,4 +105,5 @@ __all__ = (
     "saliencymix",
     "sample_fmix_mask",
     "spectral_residual",
+    "smoothmix",
 )

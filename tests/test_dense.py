@@ -92,7 +92,7 @@ def test_check_dense_shapes():
 
 B, H, W = 4, 8, 10
 MIX_OPS = {"cutmix": {}, "mixup": {}, "resizemix": {"scale": (0.3, 0.9)},
-           "saliencymix": {}, "fmix": {}}
+           "saliencymix": {}, "fmix": {}, "smoothmix": {}}
 COMBOS = [(m, p) for m in ("batch", "elem") for p in ("flip", "roll", "permute")] + [
     ("pair", "flip")]
 
@@ -127,7 +127,7 @@ def test_targets_follow_the_images_pixel_for_pixel(op, mode, partner, data_forma
   soft0 = channel0(out_soft, data_format)
   # Soft targets go through exactly the image's arithmetic (blend / resize / mask).
   np.testing.assert_allclose(soft0, mixed0, rtol=1e-6, atol=1e-4)
-  if op == "mixup":
+  if op in ("mixup", "smoothmix"):  # blends: integer maps become rows (tested elsewhere)
     return
   _, _, out_int = jaxmix.OPS[op](key, images, labels, masks=code, **kw)
   np.testing.assert_array_equal(np.asarray(out_int), mixed0.astype(np.int32))

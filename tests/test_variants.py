@@ -388,3 +388,34 @@ def test_jitted_ops_with_targets_do_not_retrace_for_new_alpha():
   for i, alpha in enumerate([0.5, 1.0, 2.0]):
     out = step(jax.random.key(i), jnp.float32(alpha))
     assert out[3]["boxes"].shape == (4, 2, 4)
+
+
+def ref_openmixup_kernel(size, rand_w, rand_h, sigma):
+  """openmixup `smoothmix`'s `gaussian_kernel` (square images), restated in NumPy."""
+  s = size * 2
+  x_grid = np.tile(np.arange(s), (s, 1))
+  grid = np.stack([x_grid, x_grid.T], axis=-1).astype(np.float64)
+  grid = np.roll(np.roll(grid, rand_w, 0), rand_h, 1)
+  crop = s // 4
+  grid = grid[crop:s - crop, crop:s - crop]
+  mean = (s - 1) / 2
+  return np.exp(-np.sum((grid - mean) ** 2, axis=-1) / (2 * sigma ** 2))
+
+
+def test_smoothmix_blob_is_openmixups_kernel_and_labels_are_its_share():
+  from jaxmix._src import smoothmix
+  h = 12
+  images = coded(2, h, h)
+  key = jax.random.key(2)
+  out, rows = jaxmix.smoothmix(key, images, jnp.arange(2), num_classes=2, mode="batch")
+  key_centre, key_sigma = jax.random.split(jax.random.split(key)[1])
+  iy, ix = (int(v) for v in jaxmix.sample_centre(key_centre, h, h))
+  sigma = float(jax.random.uniform(key_sigma, (), jnp.float32, 0.25, 0.5)) * h
+  # openmixup draws rand_w = randint(0, w) - w / 2 and rolls the grid's rows by it.
+  g = ref_openmixup_kernel(h, iy - h // 2, ix - h // 2, sigma)
+  x = np.asarray(images, np.float64)
+  want = x * (1 - g[None, :, :, None]) + x[::-1] * g[None, :, :, None]
+  np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5, atol=1e-2)
+  np.testing.assert_allclose(np.asarray(rows)[[0, 1], [0, 1]], 1 - g.mean(), atol=1e-6)
+  g_ours, lam = smoothmix.sample_mask(jax.random.key(0), 5, 9)
+  assert g_ours.shape == (5, 9) and 0 < float(lam) < 1

@@ -1,7 +1,7 @@
 """Every op by name, with targets: `OPS`, `mix_targets` and the dict batch `mix_dict`.
 
 An experiment config names an op ("cutmix", "mixup", "cutout", "resizemix",
-"saliencymix", "fmix") and its options; `OPS[name]` is a function
+"saliencymix", "fmix", "smoothmix") and its options; `OPS[name]` is a function
 
   fn(key, images, labels, *, masks=None, boxes=None, extras=(), **options)
     -> (images, labels[, masks][, boxes][, *extras])
@@ -30,6 +30,7 @@ from jaxmix._src import mixup as mixup_lib
 from jaxmix._src import modes
 from jaxmix._src import resizemix as resizemix_lib
 from jaxmix._src import saliencymix as saliencymix_lib
+from jaxmix._src import smoothmix as smoothmix_lib
 
 def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
            minmax: Optional[tuple] = None, correct_lam: bool = True,
@@ -123,6 +124,7 @@ OPS = {
     "resizemix": resizemix_lib.resizemix,
     "saliencymix": saliencymix_lib.saliencymix,
     "fmix": fmix_lib.fmix,
+    "smoothmix": smoothmix_lib.smoothmix,
 }
 
 
