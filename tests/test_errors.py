@@ -77,6 +77,8 @@ Y = jnp.arange(4)
                            num_shards=2), "divisible"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, multi_label=True),
      "multi_label targets must have rank 2"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, method="patch",
+                           axis_name="data"), "does not support axis_name"),
 ])
 def test_bad_input_raises_clear_error(call, match):
   with pytest.raises((ValueError, TypeError), match=match):

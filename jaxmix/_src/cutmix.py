@@ -153,6 +153,9 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
                  box_convention)
   _checks.check_choice("method", method, METHODS)
   if method == "patch":
+    if axis_name is not None:  # the patch path re-derives the global partners
+      raise ValueError("method='patch' does not support axis_name; use method='mask' inside "
+                       "shard_map")
     op = op._replace(apply=paste.cutmix_apply(key, images.shape[0], partner=partner,
                                               num_shards=num_shards, data_format=data_format))
   out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
