@@ -94,7 +94,7 @@ B, H, W = 4, 8, 10
 MIX_OPS = {"cutmix": {}, "mixup": {}, "resizemix": {"scale": (0.3, 0.9)},
            "saliencymix": {}, "fmix": {}, "smoothmix": {}}
 COMBOS = [(m, p) for m in ("batch", "elem") for p in ("flip", "roll", "permute")] + [
-    ("pair", "flip")]
+    ("pair", "flip"), ("sample", "roll")]
 
 
 def coded_batch(data_format):

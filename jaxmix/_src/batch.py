@@ -118,7 +118,8 @@ def mix_arrays(key: chex.PRNGKey, images: jax.Array, labels: Optional[jax.Array]
                op: mixing.MixOp, geometry: Callable[[Any], Geometry], *, mode: str,
                partner: str, num_shards: int, num_classes: Optional[int], label_smoothing,
                masks: Optional[jax.Array] = None, boxes: Optional[dict] = None,
-               extras: Sequence[jax.Array] = (), target_opts: dict) -> MixedBatch:
+               extras: Sequence[jax.Array] = (), target_opts: dict, axis_name=None,
+               multi_label: bool = False) -> MixedBatch:
   """Runs `op` through the skeleton with dense targets, boxes and extra image-like arrays.
 
   `extras` are mixed with the op's own image apply (other views, depth maps:
@@ -131,8 +132,8 @@ def mix_arrays(key: chex.PRNGKey, images: jax.Array, labels: Optional[jax.Array]
     pairs.append((target_opts["boxes"],
                   lambda p, d, pd: apply_boxes(geometry(p), d, pd, target_opts)))
   out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
-                         num_shards=num_shards, num_classes=num_classes,
-                         label_smoothing=label_smoothing, extras=pairs)
+                         num_shards=num_shards, axis_name=axis_name, num_classes=num_classes,
+                         label_smoothing=label_smoothing, multi_label=multi_label, extras=pairs)
   mixed = list(out.extras)
   extra_out = tuple(mixed[:len(extras)])
   rest = mixed[len(extras):]
@@ -159,14 +160,17 @@ TARGET_ARGS_DOC = """masks: optional dense targets: integer maps [B, H, W] or so
     extras: further arrays laid out like `images` (other views), mixed alike.
     ignore_value: label of unlabelled pixels in integer masks.
     min_visible: drop boxes with less of their area visible.
-    normalized_boxes: box coordinates in [0, 1] rather than pixels."""
+    normalized_boxes: box coordinates in [0, 1] rather than pixels.
+    axis_name, multi_label: as `jaxmix.mixup` (partners inside `shard_map`
+      by axis name; multi-hot label rows)."""
 
 
 def run_op(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: mixing.MixOp,
            geometry: Callable[[Any], Geometry], *, mode: str, partner: str, num_shards: int,
            num_classes: Optional[int], label_smoothing, data_format: str, masks, boxes,
            extras: Sequence[jax.Array], ignore_value: int, min_visible,
-           normalized_boxes: bool, method: str = "nearest") -> tuple:
+           normalized_boxes: bool, method: str = "nearest", axis_name=None,
+           multi_label: bool = False) -> tuple:
   """`mix_arrays` with validated targets; returns (images, labels[, masks][, boxes])
 
   plus the mixed `extras` at the end when any are given."""
@@ -175,6 +179,7 @@ def run_op(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: mixing.M
   result = mix_arrays(key, images, labels, op, geometry, mode=mode, partner=partner,
                       num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, masks=masks, boxes=boxes,
-                      extras=tuple(extras), target_opts=opts)
+                      extras=tuple(extras), target_opts=opts, axis_name=axis_name,
+                      multi_label=multi_label)
   out = outputs(result, masks, boxes)
   return out + result.extras if extras else out

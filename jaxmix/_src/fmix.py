@@ -189,9 +189,10 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
 
 
 def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-         decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "batch",
+         decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "elem",
          partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
-         num_shards: int = 1, data_format: str = "NHWC", masks=None, boxes=None,
+         num_shards: int = 1, axis_name=None, multi_label: bool = False,
+              data_format: str = "NHWC", masks=None, boxes=None,
          extras: Sequence[jax.Array] = (), ignore_value: int = 255,
          min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
   """FMix: mixes each image with its partner through a low-frequency Fourier mask.
@@ -230,7 +231,8 @@ def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      axis_name=axis_name, multi_label=multi_label)
 
 
 fmix.__doc__ = fmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -34,10 +34,11 @@ from jaxmix._src import smoothmix as smoothmix_lib
 
 def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
            minmax: Optional[tuple] = None, correct_lam: bool = True,
-           box_convention: str = "official", mode: str = "batch", partner: str = "flip",
+           box_convention: str = "official", mode: str = "elem", partner: str = "flip",
            num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-           data_format: str = "NHWC", masks=None, boxes=None, extras: Sequence = (),
-           ignore_value: int = 255, min_visible=detection.DEFAULT_MIN_VISIBLE,
+           axis_name=None, multi_label: bool = False, data_format: str = "NHWC", masks=None,
+           boxes=None, extras: Sequence = (), ignore_value: int = 255,
+           min_visible=detection.DEFAULT_MIN_VISIBLE,
            normalized_boxes: bool = False):
   """`jaxmix.cutmix` with targets: the same draws, the box pasted into masks too.
 
@@ -46,20 +47,21 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
   _checks.check_images(images)
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
   height, width = _layout.image_size(images, data_format)
-  kwargs = {} if box_convention == "official" else {"box_convention": box_convention}
   op = cutmix_lib.cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width,
-                            data_format, **kwargs)
+                            data_format, box_convention)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      axis_name=axis_name, multi_label=multi_label)
 
 
 def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-          mode: str = "batch", partner: str = "flip", num_classes: Optional[int] = None,
-          label_smoothing=0.0, num_shards: int = 1, data_format: str = "NHWC", masks=None,
-          boxes=None, extras: Sequence = (), ignore_value: int = 255,
+          mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
+          label_smoothing=0.0, num_shards: int = 1, axis_name=None, multi_label: bool = False,
+          data_format: str = "NHWC", masks=None, boxes=None, extras: Sequence = (),
+          ignore_value: int = 255,
           min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
   """`jaxmix.mixup` with targets: masks blended into soft rows, both box sets kept.
 
@@ -77,7 +79,8 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
                       num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      axis_name=axis_name, multi_label=multi_label)
 
 
 def cutout(key: chex.PRNGKey, images: jax.Array, labels=None, *, size: int, fill=0,

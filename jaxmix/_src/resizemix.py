@@ -70,9 +70,10 @@ def resizemix_op(scale, height: int, width: int, method: str,
 
 
 def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
-              scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "batch",
+              scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "elem",
               partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
-              num_shards: int = 1, data_format: str = "NHWC", masks=None, boxes=None,
+              num_shards: int = 1, axis_name=None, multi_label: bool = False,
+              data_format: str = "NHWC", masks=None, boxes=None,
               extras: Sequence[jax.Array] = (), ignore_value: int = 255,
               min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
   """ResizeMix: the whole partner, resized, pasted into a box; labels weighted by its area.
@@ -110,7 +111,7 @@ def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
                       min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      method=method)
+                      method=method, axis_name=axis_name, multi_label=multi_label)
 
 
 resizemix.__doc__ = resizemix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -7,8 +7,8 @@ fine-grained static saliency; OpenCV is not jit-able, so this uses the
 spectral residual saliency of Hou & Zhang (2007), written with FFTs and static
 filter matrices so it runs inside `jit` and `vmap`:
 
-  gray → F = FFT(gray) → L = log(|F| + 10⁻³·mean|F|) → R = L − mean₃ₓ₃(L) → S = |IFFT(exp(R + i·∠F))|²
-  → Gaussian blur σ → peak = first argmax (row-major).
+  gray → F = FFT(gray) → L = log(|F| + 10⁻³·mean|F|) → R = L − mean₃ₓ₃(L)
+  → S = |IFFT(exp(R + i·∠F))|² → Gaussian blur σ → peak = first argmax (row-major).
 
 The 3×3 mean wraps around (the spectrum is periodic); the Gaussian reflects at
 the borders (SciPy's `mode="mirror"`, truncated at 4σ as SciPy).
@@ -138,9 +138,10 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
 
 
 def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-                sigma: Optional[float] = None, mode: str = "batch", partner: str = "flip",
+                sigma: Optional[float] = None, mode: str = "elem", partner: str = "flip",
                 num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-                data_format: str = "NHWC", masks=None, boxes=None,
+                axis_name=None, multi_label: bool = False, data_format: str = "NHWC",
+                masks=None, boxes=None,
                 extras: Sequence[jax.Array] = (), ignore_value: int = 255,
                 min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
   """SaliencyMix: CutMix with the box centred on the partner's saliency peak.
@@ -176,7 +177,8 @@ def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alph
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      axis_name=axis_name, multi_label=multi_label)
 
 
 saliencymix.__doc__ = saliencymix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -57,10 +57,10 @@ def smoothmix_op(sigma_range, height: int, width: int, data_format: str) -> mixi
 
 
 def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
-              sigma_range: tuple = (0.25, 0.5), mode: str = "batch", partner: str = "flip",
+              sigma_range: tuple = (0.25, 0.5), mode: str = "elem", partner: str = "flip",
               num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-              data_format: str = "NHWC", masks=None, boxes=None,
-              extras: Sequence[jax.Array] = (), ignore_value: int = 255,
+              axis_name=None, multi_label: bool = False, data_format: str = "NHWC",
+              masks=None, boxes=None, extras: Sequence[jax.Array] = (), ignore_value: int = 255,
               min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
   """SmoothMix: blends the partner in through a Gaussian blob; labels by its mean.
 
@@ -88,7 +88,8 @@ def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format, masks=masks,
                       boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes)
+                      min_visible=min_visible, normalized_boxes=normalized_boxes,
+                      axis_name=axis_name, multi_label=multi_label)
 
 
 smoothmix.__doc__ = smoothmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
