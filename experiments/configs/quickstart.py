@@ -1,7 +1,7 @@
 """CPU quickstart: small ResNet on the embedded shapes dataset (a few minutes on 2 cores).
 
-4 epochs of 10k 32x32 images; both runs together take about 3 minutes on 2 CPU cores
-(about 550 training images/s each). Such a short schedule favours the baseline: CutMix
+4 epochs of 10k 32x32 images; both runs together take a few minutes on 2 idle CPU cores
+(README.md gives a measured run). Such a short schedule favours the baseline: CutMix
 regularizes, and its accuracy gains appear in long schedules (hundreds of epochs).
 
 Used twice by `python -m experiments.quickstart` (mix=none and mix=cutmix).
