@@ -4,6 +4,7 @@ for every layout, dtype, box mode and partner; in place when donated."""
 import functools
 
 from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 import jax
 import jax.numpy as jnp
@@ -72,9 +73,11 @@ def cases(draw):
               dtype=draw(st.sampled_from(DTYPES)),
               data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
               partner_kind=partner_kind, seed=draw(st.integers(0, 2**16)),
+              rows_per_step=draw(st.sampled_from([0, 1, 2, 3, 5, 16])),
               jit=draw(st.booleans()))
 
 
+@settings(max_examples=30)  # cheap, and the row tiling has edge cases worth the draws
 @given(cases())
 def test_equals_numpy_paste_bit_for_bit(case):
   rng = np.random.default_rng(case["seed"])
@@ -95,7 +98,8 @@ def test_equals_numpy_paste_bit_for_bit(case):
   box_args = {k: (jnp.asarray(v, jnp.int32) if case["per_sample"]
                   else jnp.asarray(v[0], jnp.int32)) for k, v in coords.items()}
   box = jaxmix.Box(**box_args)
-  run = lambda x, box: paste.paste_rows(x, partners, box, data_format=case["data_format"])
+  run = lambda x, box: paste.paste_rows(x, partners, box, data_format=case["data_format"],
+                                        rows_per_step=case["rows_per_step"])
   got = (jax.jit(run) if case["jit"] else run)(jnp.asarray(x), box)
   want = numpy_paste(x, index, coords["y1"], coords["y2"], coords["x1"], coords["x2"],
                      case["data_format"])
@@ -141,8 +145,9 @@ def test_donated_buffer_is_rewritten_in_place():
   assert got.unsafe_buffer_pointer() == pointer
 
 
-def test_only_box_rows_are_visited_in_batch_mode():
-  """Batch mode loops over the box's rows only: the compiled loop runs y2 - y1 times."""
+@pytest.mark.parametrize("rows_per_step,steps", [(1, 3), (2, 2), (4, 1)])
+def test_only_box_rows_are_visited_in_batch_mode(rows_per_step, steps):
+  """Batch mode loops over the box's rows only: ceil((y2 - y1) / T) iterations."""
   calls = []
   x = jnp.zeros((2, 16, 4, 1), jnp.float32) + jnp.arange(2.0)[:, None, None, None]
 
@@ -151,10 +156,10 @@ def test_only_box_rows_are_visited_in_batch_mode():
     return jnp.flip(a, 0)
 
   box = jaxmix.Box(*(jnp.int32(v) for v in (5, 8, 1, 3)))
-  out = paste.paste_rows(x, gather, box)
+  out = paste.paste_rows(x, gather, box, rows_per_step=rows_per_step)
   jax.block_until_ready(out)
   jax.effects_barrier()
-  assert len(calls) == 3
+  assert len(calls) == steps
   np.testing.assert_array_equal(np.asarray(out)[0, 5:8, 1:3], 1.0)
 
 
@@ -203,3 +208,19 @@ def test_cutmix_rejects_unknown_method():
   with pytest.raises(ValueError, match="method"):
     jaxmix.cutmix(jax.random.key(0), jnp.zeros((2, 4, 4, 1)), jnp.arange(2),
                   num_classes=2, method="scatter")
+
+
+@pytest.mark.parametrize("height,rows_per_step,y1,y2", [
+    (7, 3, 2, 7),   # last step shifted up from row 5 to 4: row 4 seen twice
+    (9, 4, 0, 9),   # 9 rows in steps of 4: the third step starts at 5, owns row 8
+    (5, 5, 1, 3),   # one step covering the whole image
+])
+def test_shifted_last_step_mixes_each_row_once(height, rows_per_step, y1, y2):
+  """A row revisited by the shifted last step must not be mixed a second time."""
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 256, (4, height, 3, 2), dtype=np.uint8)
+  box = jaxmix.Box(*(jnp.int32(v) for v in (y1, y2, 0, 3)))
+  got = paste.paste_rows(jnp.asarray(x), lambda a: jnp.flip(a, 0), box,
+                         rows_per_step=rows_per_step)
+  want = numpy_paste(x, np.arange(4)[::-1], [y1] * 4, [y2] * 4, [0] * 4, [3] * 4, "NHWC")
+  np.testing.assert_array_equal(np.asarray(got), want)
