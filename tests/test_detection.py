@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmix
 from jaxmix._src import boxes as boxes_lib
 from jaxmix._src import detection
 
@@ -159,8 +160,6 @@ def test_region_from_box_and_combine_pad_to_2n():
 
 # ---- the ops: boxes follow the pixels ------------------------------------------------------
 
-import jaxmix  # noqa: E402
-
 B = 4
 
 
@@ -186,6 +185,8 @@ def ref_visible_box(b, source_ok, min_visible):
 @pytest.mark.parametrize("mode,partner", [("elem", "permute"), ("batch", "roll"), ("pair", "flip")])
 @pytest.mark.parametrize("op", ["cutmix", "saliencymix", "fmix"])
 def test_boxes_shrink_to_the_visible_pixels_of_their_source(op, mode, partner, normalized):
+  if normalized and mode != "elem":
+    pytest.skip("normalized coordinates are checked on one pairing")
   rng = np.random.default_rng(len(op) + len(mode))
   images, _ = coded_images()
   n = 6

@@ -9,17 +9,22 @@ References restated here (NumPy / SciPy, float64):
 """
 
 import math
+import pathlib
+import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import ndimage
 
+import jaxmix
 from jaxmix._src import fmix
 from jaxmix._src import resize
 from jaxmix._src import resizemix
 from jaxmix._src import saliencymix
+from jaxmix._src import smoothmix
 
 SIZES = [(32, 32), (7, 5), (5, 9), (2, 3), (16, 9), (1, 6)]
 
@@ -91,7 +96,7 @@ def test_fmix_binarise_matches_official(lam, max_soft):
 
 
 def test_fmix_sample_mask_weight_is_the_mask_mean_and_lam_rounded():
-  for seed in range(5):
+  for seed in range(2):
     key = jax.random.key(seed)
     mask, weight = fmix.sample_mask(key, 9, 11, alpha=1.0)
     m = np.asarray(mask)
@@ -241,8 +246,6 @@ def test_resizemix_scale_draws_stay_in_range():
 
 # ---- the ops, end to end, on the documented draws ------------------------------------------
 
-import jaxmix  # noqa: E402
-
 
 def elem_keys(key, batch_size):
   """The per-sample keys of mode "elem": `split(split(key)[1], B)` (see `jaxmix.mix_batch`)."""
@@ -332,8 +335,6 @@ def test_variants_keep_uint8_and_refuse_bad_options(op):
 
 
 def test_readme_variants_snippet_runs():
-  import pathlib
-  import re
   text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
   match = re.search(r"<!-- VARIANTS -->\n```python\n(.*?)```\n<!-- /VARIANTS -->", text, re.S)
   assert match, "README.md has no VARIANTS block"
@@ -377,7 +378,6 @@ def test_extras_and_dict_keys_are_mixed_alike_and_named(op):
 def test_jitted_ops_with_targets_do_not_retrace_for_new_alpha():
   images, code = coded(4, 8, 8), jnp.arange(4 * 64, dtype=jnp.int32).reshape(4, 8, 8)
   dets = {"boxes": jnp.tile(jnp.asarray([[1.0, 1.0, 6.0, 7.0]]), (4, 1, 1))}
-  import chex
 
   @jax.jit
   @chex.assert_max_traces(n=1)
@@ -403,7 +403,6 @@ def ref_openmixup_kernel(size, rand_w, rand_h, sigma):
 
 
 def test_smoothmix_blob_is_openmixups_kernel_and_labels_are_its_share():
-  from jaxmix._src import smoothmix
   h = 12
   images = coded(2, h, h)
   key = jax.random.key(2)
