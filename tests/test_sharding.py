@@ -68,9 +68,12 @@ SCRIPT = textwrap.dedent("""
         "mixup/batch/flip": dict(op="mixup", mode="batch", partner="flip"),
         "mixup/elem/roll/n3": dict(op="mixup", mode="elem", partner="roll", num_mixed=3),
         "mix/elem/flip": dict(op="mix", mode="elem", partner="flip"),
+        "random_erasing": dict(op="random_erasing", mode="elem", partner="flip"),
     }
     def make(op, mode, partner, **kw):
         def f(k, x, y, axis_name=None, num_shards=1):
+            if op == "random_erasing":
+                return jaxmix.random_erasing(k, x, prob=1.0, axis_name=axis_name), jaxmix.one_hot(y, 10)
             if op == "mix":
                 c = jaxmix.MixConfig(num_classes=10, mode=mode, partner=partner, mixup_alpha=1.0,
                                      cutmix_alpha=1.0, num_shards=num_shards, axis_name=axis_name)

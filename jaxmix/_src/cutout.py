@@ -58,7 +58,7 @@ def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str
 def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,
                    area: tuple[float, float] = (0.02, 1 / 3),
                    aspect: tuple[float, float] = (0.3, 1 / 0.3), fill=0,
-                   attempts: int = 10, data_format: str = "NHWC") -> jax.Array:
+                   attempts: int = 10, axis_name=None, data_format: str = "NHWC") -> jax.Array:
   """Random erasing: with probability `prob`, fills a random rectangle per image.
 
   The rectangle covers a fraction of the image uniform in `area`, with aspect
@@ -71,6 +71,8 @@ def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,
     prob: probability in [0, 1] per image (float or traced scalar).
     area, aspect, attempts: rectangle sampling ranges.
     fill: scalar or per-channel value.
+    axis_name: inside `shard_map`, the mapped batch axis (each device then draws
+      its own samples' rectangles, as the unsharded call would).
     data_format: "NHWC" or "NCHW".
 
   Returns:
@@ -87,5 +89,5 @@ def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,
     apply = found & (jax.random.uniform(k_apply) < prob)
     return boxes.Box(*(jnp.where(apply, c, 0) for c in box))
 
-  box = modes.draw_params(key, draw, "elem", images.shape[0])
+  box = modes.draw_params(key, draw, "elem", images.shape[0], axis_name=axis_name)
   return erase_box(images, box, fill, data_format)
