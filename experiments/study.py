@@ -154,7 +154,7 @@ def run_one(study: studies.Study, run: studies.Run, results_root: pathlib.Path,
   workdir = workdir_of(workdir_root, study, run)
   workdir.mkdir(parents=True, exist_ok=True)
   t0 = time.perf_counter()
-  summary = train.train_and_evaluate(run.config, str(workdir))
+  summary = (study.train or train.train_and_evaluate)(run.config, str(workdir))
   analysis = dict(study.analyze(run, str(workdir), summary)) if study.analyze else {}
   commit, dirty = git_commit()
   steps = int(summary["steps"])
@@ -193,9 +193,9 @@ def run_study(name: str, results_root: pathlib.Path, workdir_root: pathlib.Path,
     print(f"[{name}] {run.name}", flush=True)
     result = run_one(study, run, results_root, workdir_root)
     finished += 1
-    acc = result["summary"]["eval_accuracy"]
-    print(f"[{name}] {run.name}: eval accuracy {acc:.4f}, {result['wall_time_s']:.0f} s -> "
-          f"{result_path(results_root, study, run)}", flush=True)
+    metric = next(k for k in sorted(result["summary"]) if k.startswith("eval_"))
+    print(f"[{name}] {run.name}: {metric} {result['summary'][metric]:.4f}, "
+          f"{result['wall_time_s']:.0f} s -> {result_path(results_root, study, run)}", flush=True)
   return finished
 
 

@@ -38,6 +38,9 @@ class Run:
 
 # analyze(run, workdir, summary) -> extra metrics stored in the run's result JSON.
 Analyzer = Callable[[Run, str, Mapping[str, Any]], Mapping[str, Any]]
+# train(config, workdir) -> summary with at least "steps" and one "eval_*" metric; it must
+# resume from the workdir's checkpoint and return the saved summary when the run is finished.
+Trainer = Callable[[ml_collections.ConfigDict, str], Mapping[str, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Study:
   question: str            # what the study answers, one sentence.
   runs: Sequence[Run]
   analyze: Analyzer | None = None
+  train: Trainer | None = None   # None: the classifier trainer, experiments.train.
 
   def __post_init__(self):
     names = [r.name for r in self.runs]
