@@ -323,3 +323,40 @@ def test_granularity_draws_one_value_per_group(op):
   for a, b in zip(f(jax.random.key(3), images, labels, mode="sample", num_classes=12),
                   f(jax.random.key(3), images, labels, mode="elem", num_classes=12)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+class NWayAndOddBatchVariantsTest(parameterized.TestCase):
+  """The new paths behave the same jitted and not (chex variants)."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(("cutmix",), ("mixup",))
+  def test_pair_mode_odd_batch_middle_is_unchanged(self, op):
+    images = jnp.asarray(np.random.RandomState(1).rand(5, 6, 6, 3), jnp.float32)
+    labels = jnp.arange(5)
+    f = self.variant(functools.partial(getattr(jaxmix, op), mode="pair", num_classes=5))
+    out, rows = f(jax.random.key(4), images, labels)
+    chex.assert_trees_all_equal(out[2], images[2])
+    chex.assert_trees_all_equal(rows[2], jnp.eye(5)[2])
+    # The pairs (0, 4) and (1, 3) share λ: each keeps the same weight of its own label.
+    rows = np.asarray(rows)
+    np.testing.assert_allclose(rows[0, 0], rows[4, 4], atol=1e-6)
+    np.testing.assert_allclose(rows[1, 1], rows[3, 3], atol=1e-6)
+    assert rows[0, 0] < 1 and rows[1, 1] < 1
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_n_way_mixup_rows_are_convex_over_the_rolled_labels(self):
+    batch, n = 7, 3
+    images = jnp.asarray(np.random.RandomState(2).rand(batch, 4, 4, 1), jnp.float32)
+    labels = jnp.arange(batch)
+    f = self.variant(functools.partial(jaxmix.mixup, num_mixed=n, partner="roll",
+                                       num_classes=batch, alpha=0.5))
+    out, rows = f(jax.random.key(0), images, labels)
+    rows = np.asarray(rows)
+    for i in range(batch):
+      support = {(i - k) % batch for k in range(n)}
+      assert set(np.flatnonzero(rows[i] > 0).tolist()) <= support
+      assert rows[i, i] == rows[i].max()  # the image keeps the largest weight
+      # The pixels are the same convex combination as the labels.
+      want = sum(rows[i, (i - k) % batch] * np.asarray(images)[(i - k) % batch]
+                 for k in range(n))
+      np.testing.assert_allclose(np.asarray(out[i]), want, atol=1e-5)
