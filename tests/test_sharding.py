@@ -65,6 +65,7 @@ SCRIPT = textwrap.dedent("""
         "cutmix/elem/permute": dict(op="cutmix", mode="elem", partner="permute"),
         "cutmix/pair/flip": dict(op="cutmix", mode="pair", partner="flip"),
         "cutmix/device/roll": dict(op="cutmix", mode="device", partner="roll"),
+        "cutmix/host/flip": dict(op="cutmix", mode="host", partner="flip"),
         "mixup/batch/flip": dict(op="mixup", mode="batch", partner="flip"),
         "mixup/elem/roll/n3": dict(op="mixup", mode="elem", partner="roll", num_mixed=3),
         "mix/elem/flip": dict(op="mix", mode="elem", partner="flip"),
