@@ -50,11 +50,17 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def differing_fields(saved: dict[str, Any], config: ml_collections.ConfigDict) -> list[str]:
-  """Dotted names of the run-defining fields whose values differ (or exist on one side only)."""
+  """Dotted names of the run-defining fields whose values differ (or exist on one side only).
+
+  A field the saved run does not have counts as the same when the new config leaves it at its
+  default (configs/default.py): fields added to the trainer later keep older runs resumable.
+  """
+  from experiments.configs import default  # pylint: disable=g-import-not-at-top
   old, new = _flatten(saved), _flatten(config_to_dict(config))
+  defaults = _flatten(config_to_dict(default.get_config()))
   names = sorted(set(old) | set(new))
   return [n for n in names if n.split(".")[0] not in NON_RUN_FIELDS
-          and old.get(n, "<absent>") != new.get(n, "<absent>")]
+          and old.get(n, defaults.get(n, "<absent>")) != new.get(n, "<absent>")]
 
 
 def check_workdir(workdir: str, config: ml_collections.ConfigDict) -> dict[str, Any] | None:

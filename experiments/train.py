@@ -121,7 +121,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], mix_key: jax.A
                graphdef, tx, augment_fn: augment.AugmentFn):
   """One SGD update; returns the new state and this step's {"loss", "accuracy"}."""
   key = jax.random.fold_in(mix_key, state.step)
-  images, targets = augment_fn(key, batch["image"], batch["label"])
+  images, targets = augment_fn(key, batch["image"], batch["label"], step=state.step)
 
   def loss_fn(params):
     model = nnx.merge(graphdef, params, state.batch_stats)
@@ -280,8 +280,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   p_train_step = jax.jit(
       functools.partial(train_step, graphdef=train_graphdef, tx=tx,
-                        augment_fn=augment.make_augment_fn(config, info,
-                                                           num_shards=plan.num_shards)),
+                        augment_fn=augment.make_augment_fn(
+                            config, info, num_shards=plan.num_shards, total_steps=total,
+                            steps_per_epoch=plan.steps_per_epoch)),
       in_shardings=(replicated, data_sharding, replicated),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
   p_eval_step = jax.jit(

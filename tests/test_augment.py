@@ -9,6 +9,7 @@ import types
 
 import jax
 import jax.numpy as jnp
+import jaxmix
 import numpy as np
 import pytest
 
@@ -140,3 +141,90 @@ def test_other_regularizers_and_bf16_train(mix, bf16):
   diffs = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
                                  state.params, reference.params)
   assert max(jax.tree_util.tree_leaves(diffs)) > 1e-6
+
+
+# ----------------------------------------------------------------------------- variants, minmax,
+# mixing switched off for the last epochs (config fields mix_kwargs, cutmix_minmax,
+# mix_off_last_epochs).
+
+
+@pytest.mark.parametrize("mix", ["resizemix", "saliencymix", "fmix", "smoothmix"])
+def test_variants_are_selectable_by_name_and_call_the_jaxmix_op(mix):
+  config = test_config.get_config()
+  config.mix, config.mix_mode, config.mix_partner = mix, "elem", "flip"
+  images, labels = batch()
+  key = jax.random.key(3)
+  x, rows = augment.make_augment_fn(config, INFO)(key, images, labels)
+  # The trainer's call: the op on the second key of split(key), every sample mixed (prob 1).
+  soft = mix == "smoothmix"
+  want_images, want_rows = jaxmix.OPS[mix](
+      jax.random.split(key)[1], jnp.asarray(images, jnp.float32 if soft else jnp.uint8),
+      labels, num_classes=10, mode="elem", partner="flip", label_smoothing=0.0, num_shards=1)
+  np.testing.assert_allclose(np.asarray(x), np_normalize(np.asarray(want_images)), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(rows), np.asarray(want_rows), atol=1e-6)
+  assert not np.allclose(np.asarray(x), np_normalize(images))   # something was mixed
+
+
+def test_variant_probability_zero_and_batch_mode():
+  config = test_config.get_config()
+  config.mix, config.mix_mode, config.mix_prob = "fmix", "elem", 0.0
+  images, labels = batch()
+  x, rows = augment.make_augment_fn(config, INFO)(jax.random.key(0), images, labels)
+  np.testing.assert_allclose(np.asarray(x), np_normalize(images), atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(rows), np.eye(10)[labels])
+  # prob 0.5 per sample: some samples mixed, some not (8 samples, fixed key).
+  config.mix_prob = 0.5
+  x, rows = augment.make_augment_fn(config, INFO)(jax.random.key(0), images, labels)
+  clean = np.all(np.asarray(rows) == np.eye(10)[labels], axis=1)
+  assert 0 < clean.sum() < B
+  np.testing.assert_allclose(np.asarray(x)[clean], np_normalize(images)[clean], atol=1e-6)
+
+
+def test_unknown_or_trainer_owned_variant_options_are_refused():
+  config = test_config.get_config()
+  config.mix = "fmix"
+  config.mix_kwargs.alfa = 1.0
+  with pytest.raises(ValueError, match=r"config.mix_kwargs.alfa is not an option of .*fmix"):
+    augment.make_augment_fn(config, INFO)
+  config = test_config.get_config()
+  config.mix = "resizemix"
+  config.mix_kwargs.num_classes = 3
+  with pytest.raises(ValueError, match="set by the trainer"):
+    augment.make_augment_fn(config, INFO)
+
+
+def test_cutmix_minmax_pastes_boxes_of_the_given_side():
+  # minmax (0.5, 0.5) on 16×16: every box is 8×8 inside the image, so 1 − λ = 64 / 256.
+  _, labels, _, rows = run("cutmix", cutmix_minmax=(0.5, 0.5))
+  np.testing.assert_allclose(lam_of(rows, labels), 0.75, atol=1e-6)
+  config = test_config.get_config()
+  config.mix, config.cutmix_minmax = "mixup", (0.2, 0.8)
+  with pytest.raises(ValueError, match="cutmix_minmax applies to mix='cutmix'"):
+    augment.make_augment_fn(config, INFO)
+
+
+@pytest.mark.parametrize("mix", ["cutmix", "fmix"])
+def test_mixing_is_off_for_the_last_epochs(mix):
+  config = test_config.get_config()
+  config.mix, config.mix_mode, config.mix_prob = mix, "elem", 1.0
+  config.mix_off_last_epochs = 2
+  images, labels = batch()
+  # 10 epochs of 5 steps: mixing stops at step 40.
+  fn = jax.jit(augment.make_augment_fn(config, INFO, total_steps=50, steps_per_epoch=5))
+  for step, mixed in ((0, True), (39, True), (40, False), (49, False)):
+    x, rows = fn(jax.random.key(1), images, labels, step=jnp.int32(step))
+    assert np.allclose(np.asarray(x), np_normalize(images), atol=1e-6) != mixed, step
+    assert np.array_equal(np.asarray(rows), np.eye(10)[labels]) != mixed, step
+  with pytest.raises(ValueError, match="pass step="):
+    augment.make_augment_fn(config, INFO, total_steps=50, steps_per_epoch=5)(
+        jax.random.key(1), images, labels)
+
+
+def test_fields_added_later_at_their_default_keep_old_workdirs_resumable():
+  from experiments import checkpointing
+  config = test_config.get_config()
+  saved = checkpointing.config_to_dict(config)
+  del saved["mix_off_last_epochs"], saved["mix_kwargs"]
+  assert checkpointing.differing_fields(saved, config) == []
+  config.mix_off_last_epochs = 3.0
+  assert checkpointing.differing_fields(saved, config) == ["mix_off_last_epochs"]

@@ -28,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.half_precision = False  # bf16 activations, f32 params and logits.
 
   # Regularization applied inside the train step (jaxmix).
-  #   none | cutout | mixup | cutmix | mix (timm policy: mixup or cutmix per batch).
+  #   none | cutout | mixup | cutmix | mix (timm policy: mixup or cutmix per batch)
+  #   | resizemix | saliencymix | fmix | smoothmix (jaxmix.OPS; options in mix_kwargs).
   config.mix = "none"
   config.mixup_alpha = 1.0
   config.cutmix_alpha = 1.0
@@ -40,6 +41,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.mix_num_shards = -1     # -1: jax.device_count() (partners stay on-device).
   config.cutout_size = 16
   config.label_smoothing = 0.0
+  config.cutmix_minmax = ()      # (lo, hi): timm's min/max box side fractions instead of α.
+  config.mix_off_last_epochs = 0.0   # mixing switched off for the last K epochs (0: never).
+  # resizemix | saliencymix | fmix | smoothmix: the op's own options (jaxmix.OPS[mix]),
+  # e.g. --config.mix_kwargs.alpha=1.0 for fmix.
+  config.mix_kwargs = ml_collections.ConfigDict()
 
   # Optimization: SGD + Nesterov, L2 weight decay on conv/dense kernels only.
   config.optimizer = "sgd"
