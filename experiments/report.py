@@ -301,7 +301,7 @@ def section_data_efficiency(name, rows, figures):
 
 
 def section_aggressive(name, rows, figures):
-  return section_grid(name, rows, figures, ("alpha", "prob"))
+  return section_grid(name, rows, figures, ("alpha", "prob", "schedule"))
 
 
 def section_patch_stats(name, rows, figures):

@@ -12,6 +12,8 @@ from experiments import analysis
 from experiments.configs import default
 
 METHODS = ("baseline", "cutout", "mixup", "cutmix")
+# CutMix's occlusion-aware successors, with CutMix's CIFAR setting (α = 1, half of the batches).
+VARIANTS = ("resizemix", "saliencymix", "fmix")
 
 
 def method_config(method: str, *, dataset: str, model: str = "resnet_small", epochs: int,
@@ -42,8 +44,12 @@ def method_config(method: str, *, dataset: str, model: str = "resnet_small", epo
     config.mix, config.mixup_alpha = "mixup", 1.0
   elif method == "cutmix":
     config.mix, config.cutmix_alpha, config.mix_prob = "cutmix", 1.0, 0.5
+  elif method in VARIANTS:
+    config.mix, config.mix_prob = method, 0.5
+    if method != "resizemix":   # ResizeMix draws its scale from U(0.1, 0.8), no α.
+      config.mix_kwargs.alpha = 1.0
   else:
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    raise ValueError(f"method must be one of {METHODS + VARIANTS}, got {method!r}")
   for key, value in overrides.items():
     config[key] = value
   return config
