@@ -92,6 +92,9 @@ def _variant_fn(config, num_classes: int, num_shards: int, prob):
   """`(key, images, labels, step) -> (images, rows)` of a jaxmix.OPS variant, mixed with
   probability `prob` (a number or a schedule of the step) per sample, or per batch in batch mode."""
   op, options, mode = jaxmix.OPS[config.mix], variant_options(config), str(config.mix_mode)
+  if "alpha" in inspect.signature(op).parameters and "alpha" not in options:
+    # The variants' α means CutMix's: λ ~ Beta(α, α) sets the pasted share.
+    options["alpha"] = float(config.cutmix_alpha)
   common = {"num_classes": num_classes, "mode": mode, "partner": str(config.mix_partner),
             "label_smoothing": float(config.label_smoothing), "num_shards": num_shards}
   # A soft mask blends pixels: mix in float32 (like Mixup) so the blend is not rounded.

@@ -165,6 +165,20 @@ def test_variants_are_selectable_by_name_and_call_the_jaxmix_op(mix):
   assert not np.allclose(np.asarray(x), np_normalize(images))   # something was mixed
 
 
+def test_variant_alpha_comes_from_cutmix_alpha():
+  config = test_config.get_config()
+  config.mix, config.mix_mode, config.cutmix_alpha = "fmix", "elem", 0.3
+  images, labels = batch()
+  key = jax.random.key(5)
+  _, rows = augment.make_augment_fn(config, INFO)(key, images, labels)
+  _, want = jaxmix.OPS["fmix"](jax.random.split(key)[1], images, labels, alpha=0.3,
+                               num_classes=10, mode="elem", partner="flip")
+  _, other = jaxmix.OPS["fmix"](jax.random.split(key)[1], images, labels, alpha=1.0,
+                                num_classes=10, mode="elem", partner="flip")
+  np.testing.assert_allclose(np.asarray(rows), np.asarray(want), atol=1e-6)
+  assert not np.allclose(np.asarray(rows), np.asarray(other))
+
+
 def test_variant_probability_zero_and_batch_mode():
   config = test_config.get_config()
   config.mix, config.mix_mode, config.mix_prob = "fmix", "elem", 0.0

@@ -43,8 +43,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.label_smoothing = 0.0
   config.cutmix_minmax = ()      # (lo, hi): timm's min/max box side fractions instead of α.
   config.mix_off_last_epochs = 0.0   # mixing switched off for the last K epochs (0: never).
-  # resizemix | saliencymix | fmix | smoothmix: the op's own options (jaxmix.OPS[mix]),
-  # e.g. --config.mix_kwargs.alpha=1.0 for fmix.
+  # resizemix | saliencymix | fmix | smoothmix take α from cutmix_alpha; any other option of
+  # jaxmix.OPS[mix] goes here, in a config file (e.g. config.mix_kwargs.decay_power = 2.0).
   config.mix_kwargs = ml_collections.ConfigDict()
 
   # Optimization: SGD + Nesterov, L2 weight decay on conv/dense kernels only.
