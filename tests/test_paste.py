@@ -74,6 +74,7 @@ def cases(draw):
               data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
               partner_kind=partner_kind, seed=draw(st.integers(0, 2**16)),
               rows_per_step=draw(st.sampled_from([0, 1, 2, 3, 5, 16])),
+              all_rows=draw(st.booleans()),
               jit=draw(st.booleans()))
 
 
@@ -99,7 +100,8 @@ def test_equals_numpy_paste_bit_for_bit(case):
                   else jnp.asarray(v[0], jnp.int32)) for k, v in coords.items()}
   box = jaxmix.Box(**box_args)
   run = lambda x, box: paste.paste_rows(x, partners, box, data_format=case["data_format"],
-                                        rows_per_step=case["rows_per_step"])
+                                        rows_per_step=case["rows_per_step"],
+                                        all_rows=case["all_rows"])
   got = (jax.jit(run) if case["jit"] else run)(jnp.asarray(x), box)
   want = numpy_paste(x, index, coords["y1"], coords["y2"], coords["x1"], coords["x2"],
                      case["data_format"])

@@ -57,7 +57,8 @@ def _default_rows_per_step(images: jax.Array, axis_h: int) -> int:
 
 
 def paste_rows(images: jax.Array, partners: Partners, box, *,
-               data_format: str = "NHWC", rows_per_step: int = 0) -> jax.Array:
+               data_format: str = "NHWC", rows_per_step: int = 0,
+               all_rows: bool = False) -> jax.Array:
   """`where(box_mask(box), images[partner], images)` computed row by row.
 
   Args:
@@ -73,6 +74,10 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     rows_per_step: rows handled per loop iteration (0: chosen from the shape). More
       rows mean fewer iterations (each has a fixed cost) but up to T − 1 rows
       visited beyond the boxes.
+    all_rows: visit every row instead of the rows some box covers. Finding those
+      rows is a min / max over the batch, which on a batch sharded over devices is a
+      collective (an all-reduce); with per-sample boxes they are nearly all rows
+      anyway. A box of scalars (batch mode) needs no reduction either way.
 
   Returns:
     Array like `images`: inside each sample's box the partner's pixels, elsewhere
@@ -94,11 +99,19 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
                        f"got {index.shape}")
     gather = lambda a: jnp.take(a, index, axis=0)
 
+  scalar_box = all(jnp.ndim(c) == 0 for c in (box.y1, box.y2, box.x1, box.x2))
+  if scalar_box:  # one box: its rows, no reduction over the batch
+    lo = jnp.asarray(box.y1, jnp.int32)
+    hi = jnp.maximum(lo, jnp.asarray(box.y2, jnp.int32))
+    hi = jnp.where(jnp.asarray(box.x2) > jnp.asarray(box.x1), hi, lo)
   y1, y2, x1, x2 = (jnp.broadcast_to(jnp.asarray(c, jnp.int32), (batch,))
                     for c in (box.y1, box.y2, box.x1, box.x2))
   xs = jnp.arange(width, dtype=jnp.int32)
   cols = (xs >= x1[:, None]) & (xs < x2[:, None])  # [B, W], built once
-  lo, hi = _row_range(y1, y2, height)
+  if all_rows:
+    lo, hi = jnp.int32(0), jnp.int32(height)
+  elif not scalar_box:
+    lo, hi = _row_range(y1, y2, height)
 
   def mask_shape(m):  # [B, T, W] → broadcastable against a [B, T, W, C] / [B, C, T, W] slab
     return m[..., None] if data_format == "NHWC" else m[:, None]
@@ -143,9 +156,21 @@ def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
   samples as the mask path.
   """
   key_partner, _ = jax.random.split(key)
-  if partner == "permute":  # drawn once as an index, not once per row inside the loop
-    partners = pairing.partner_index(key_partner, batch_size, partner, num_shards)
+  local = batch_size // num_shards
+  if partner == "permute":
+    # Drawn once, not once per loop step; gathered inside each group of B / S
+    # (as `pairing.gather_partners` does) so a sharded batch needs no all-gather.
+    index = pairing.partner_index(key_partner, batch_size, partner, num_shards)
+    local_index = (index.reshape(num_shards, local)
+                   - (jnp.arange(num_shards, dtype=index.dtype) * local)[:, None])
+
+    def partners(a):
+      grouped = a.reshape((num_shards, local) + a.shape[1:])
+      idx = local_index.reshape(local_index.shape + (1,) * (a.ndim - 1))
+      return jnp.take_along_axis(grouped, idx, axis=1).reshape(a.shape)
   else:  # flip / roll: a reshape and a static flip or roll of each row slab
     partners = lambda a: pairing.gather_partners(a, key_partner, partner, num_shards)
+  # Sharded (num_shards > 1): visit all rows rather than reduce box rows over devices.
   return lambda params, x, partner_x: paste_rows(x, partners, params["box"],
-                                                 data_format=data_format)
+                                                 data_format=data_format,
+                                                 all_rows=num_shards > 1)
