@@ -169,3 +169,16 @@ def test_mixup_integer_masks_become_rows_weighted_like_the_labels():
       np.asarray(rows)[:, None, None, :], (B, H, W, B)), atol=1e-6)
   with pytest.raises(ValueError, match="num_classes is required"):
     jaxmix.OPS["mixup"](jax.random.key(0), images, jax.nn.one_hot(labels, B), masks=seg)
+
+
+def test_ops_by_name_are_the_public_functions_and_targets_keep_the_draws():
+  """One function per op: `OPS[name] is jaxmix.name`, and passing targets changes no pixel."""
+  assert all(jaxmix.OPS[name] is getattr(jaxmix, name) for name in jaxmix.OPS)
+  images = jnp.arange(4 * 8 * 8 * 3, dtype=jnp.int32).reshape(4, 8, 8, 3).astype(jnp.uint8)
+  soft = jax.nn.one_hot(jnp.arange(4 * 64).reshape(4, 8, 8) % 4, 4)
+  key = jax.random.key(3)
+  for name, options in (("cutmix", {}), ("mixup", {}), ("cutout", {"size": 4})):
+    plain = jaxmix.OPS[name](key, images, jnp.arange(4), num_classes=4, **options)
+    mixed = jaxmix.OPS[name](key, images, jnp.arange(4), num_classes=4, masks=soft, **options)
+    np.testing.assert_array_equal(np.asarray(mixed[0]), np.asarray(plain[0]))
+    assert len(mixed) == 3 and mixed[2].shape == soft.shape

@@ -79,6 +79,15 @@ Y = jnp.arange(4)
      "multi_label targets must have rank 2"),
     (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, method="patch",
                            axis_name="data"), "does not support axis_name"),
+    # One public function per op: target options by name, a typo refused.
+    (lambda: jaxmix.cutmix(jax.random.key(0), X, Y, num_classes=4, mask=X[..., 0]),
+     r"cutmix\(\) got unexpected keyword argument\(s\) \['mask'\]"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X, size=2, box=None), r"cutout\(\) got unexpected"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, num_classes=4, num_mixed=3, partner="roll",
+                          masks=X[..., 0]), "num_mixed must be 2"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X, Y, masks=X[..., 0]), "num_classes is required"),
+    (lambda: jaxmix.mix(jax.random.key(0), X, Y, jaxmix.MixConfig(num_classes=4),
+                        masks=X[..., 0]), "jaxmix.mix does not mix targets"),
 ])
 def test_bad_input_raises_clear_error(call, match):
   with pytest.raises((ValueError, TypeError), match=match):

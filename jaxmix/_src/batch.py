@@ -165,21 +165,46 @@ TARGET_ARGS_DOC = """masks: optional dense targets: integer maps [B, H, W] or so
       by axis name; multi-hot label rows)."""
 
 
+TARGET_OPTIONS = ("masks", "boxes", "extras", "ignore_value", "min_visible",
+                  "normalized_boxes")
+
+
+def target_kwargs(name: str, targets: dict) -> dict:
+  """The target options of an op's `**targets`, defaults filled; a one-line TypeError
+  names any other keyword (a typo such as `mask=` must not be ignored)."""
+  unknown = sorted(set(targets) - set(TARGET_OPTIONS))
+  if unknown:
+    raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; its target "
+                    f"options are {list(TARGET_OPTIONS)}")
+  return {"masks": None, "boxes": None, "extras": (), "ignore_value": 255,
+          "min_visible": detection.DEFAULT_MIN_VISIBLE, "normalized_boxes": False, **targets}
+
+
+def has_targets(targets: dict) -> bool:
+  """Whether `targets` (from `target_kwargs`) holds any array to mix with the images."""
+  return (targets["masks"] is not None or targets["boxes"] is not None
+          or bool(targets["extras"]))
+
+
 def run_op(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: mixing.MixOp,
            geometry: Callable[[Any], Geometry], *, mode: str, partner: str, num_shards: int,
-           num_classes: Optional[int], label_smoothing, data_format: str, masks, boxes,
-           extras: Sequence[jax.Array], ignore_value: int, min_visible,
-           normalized_boxes: bool, method: str = "nearest", axis_name=None,
-           multi_label: bool = False) -> tuple:
-  """`mix_arrays` with validated targets; returns (images, labels[, masks][, boxes])
+           num_classes: Optional[int], label_smoothing, data_format: str,
+           method: str = "nearest", axis_name=None, multi_label: bool = False,
+           name: str = "op", **targets) -> tuple:
+  """The one call every op makes: `mix_arrays` with validated targets.
 
-  plus the mixed `extras` at the end when any are given."""
-  opts = target_options(images, masks, boxes, data_format, ignore_value, min_visible,
-                        normalized_boxes, num_classes, method)
+  `targets` are the op's target options (`TARGET_OPTIONS`, see `TARGET_ARGS_DOC`).
+  Returns (images, labels[, masks][, boxes]) plus the mixed `extras` at the end
+  when any are given.
+  """
+  t = target_kwargs(name, targets)
+  masks, boxes, extras = t["masks"], t["boxes"], tuple(t["extras"])
+  opts = target_options(images, masks, boxes, data_format, t["ignore_value"], t["min_visible"],
+                        t["normalized_boxes"], num_classes, method)
   result = mix_arrays(key, images, labels, op, geometry, mode=mode, partner=partner,
                       num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, masks=masks, boxes=boxes,
-                      extras=tuple(extras), target_opts=opts, axis_name=axis_name,
+                      extras=extras, target_opts=opts, axis_name=axis_name,
                       multi_label=multi_label)
   out = outputs(result, masks, boxes)
   return out + result.extras if extras else out

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from jaxmix._src import _checks
 from jaxmix._src import _layout
+from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import mixing
 from jaxmix._src import paste
@@ -103,7 +104,7 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
            minmax: Optional[tuple[float, float]] = None, correct_lam: bool = True,
            num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
            axis_name=None, multi_label: bool = False, box_convention: str = "official",
-           data_format: str = "NHWC", method: str = "auto") -> tuple[jax.Array, jax.Array]:
+           data_format: str = "NHWC", method: str = "auto", **targets) -> tuple:
   """CutMix: replaces a box of each image with the same box of its partner.
 
   λ ~ Beta(α, α); box from CutMix's `rand_bbox` (cut ratio √(1−λ), centre uniform,
@@ -139,10 +140,13 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
       "patch": rewrite only the image rows some box covers (`jaxmix._src.paste`),
       in place when `images` is donated (`jax.jit(..., donate_argnums=...)`) or is
       a dead intermediate; not donated, XLA copies the batch first. "auto": "mask".
+    {targets}
 
   Returns:
     (mixed_images, mixed_labels): images like `images`; float32 rows [B, K]
-    that sum to 1. A sample whose partner is itself (a batch of 1, the middle
+    that sum to 1; followed by the mixed masks, boxes and extras that were given
+    (the image's boxes cut to what stays visible, the partner's clipped to the
+    patch). A sample whose partner is itself (a batch of 1, the middle
     of an odd batch with flip, a fixed point of permute) is returned unchanged.
     λ is NaN in the labels for a traced α that is <= 0 or not finite.
   """
@@ -156,11 +160,13 @@ def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0
     if axis_name is not None:  # the patch path re-derives the global partners
       raise ValueError("method='patch' does not support axis_name; use method='mask' inside "
                        "shard_map")
-    op = op._replace(apply=paste.cutmix_apply(key, images.shape[0], partner=partner,
-                                              num_shards=num_shards, data_format=data_format))
-  out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
-                         num_shards=num_shards, axis_name=axis_name,
-                         num_classes=num_classes, label_smoothing=label_smoothing,
-                         multi_label=multi_label)
-  return out.images, out.targets
+    if not targets.get("extras"):  # extras keep the mask apply: any dtype, same pixels
+      op = op._replace(apply=paste.cutmix_apply(key, images.shape[0], partner=partner,
+                                                num_shards=num_shards, data_format=data_format))
+  return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
+                      partner=partner, num_shards=num_shards, num_classes=num_classes,
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      axis_name=axis_name, multi_label=multi_label, name="cutmix", **targets)
 
+
+cutmix.__doc__ = cutmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -6,7 +6,10 @@ import jax.numpy as jnp
 
 from jaxmix._src import _checks
 from jaxmix._src import _layout
+from jaxmix._src import batch
 from jaxmix._src import boxes
+from jaxmix._src import dense
+from jaxmix._src import detection
 from jaxmix._src import modes
 
 
@@ -19,18 +22,19 @@ def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHW
   return jnp.where(mask, fill, images)
 
 
-def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str = "elem",
-           num_shards: int = 1, axis_name=None, data_format: str = "NHWC") -> jax.Array:
+def cutout(key: chex.PRNGKey, images: jax.Array, labels=None, *, size: int, fill=0,
+           mode: str = "elem", num_shards: int = 1, axis_name=None, data_format: str = "NHWC",
+           num_classes=None, label_smoothing=0.0, **targets):
   """Cutout: fills a square centred uniformly over the image, clipped at the borders.
 
   Equivalent to the official Cutout code (uoguelph-mlrg/Cutout) given the same
   centre: rows clip(cy − size//2, 0, H) .. clip(cy + size//2, 0, H), same for
   columns (so an odd `size` erases a square of side size − 1, as there).
-  Labels are untouched, so only images are returned.
 
   Args:
     key: PRNG key.
     images: [B, H, W, C] (or NCHW), any integer or float dtype (kept).
+    labels: optional, returned unchanged (Cutout does not touch labels).
     size: side length > 0 (static int).
     fill: scalar or per-channel value (0 on normalized images is the mean); it
       must be finite and within the dtype's range.
@@ -38,13 +42,21 @@ def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str
       for all), "host" or "device" (one per host / shard).
     num_shards, axis_name: the shards of "device" mode (as in `jaxmix.cutmix`).
     data_format: "NHWC" or "NCHW".
+    num_classes, label_smoothing: accepted so that one config serves every op
+      in `jaxmix.OPS`, and ignored.
+    {targets}
+      Erased pixels of integer masks get `ignore_value` (soft masks and extras
+      get `fill`); boxes keep their N slots (there is no partner).
 
   Returns:
-    Array like `images`.
+    The images (like `images`) when neither labels nor targets are given;
+    otherwise (images, labels[, masks][, boxes]), then the extras given.
   """
   _checks.check_images(images)
   size = _checks.static_int("size", size)
   _checks.check_choice("mode", mode, tuple(m for m in _checks.MODES if m != "pair"))
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  t = batch.target_kwargs("cutout", targets)
   height, width = _layout.image_size(images, data_format)
 
   def draw(k):
@@ -52,7 +64,25 @@ def cutout(key: chex.PRNGKey, images: jax.Array, *, size: int, fill=0, mode: str
     return boxes.cutout_box(cy, cx, size, height, width)
 
   box = modes.draw_params(key, draw, mode, images.shape[0], num_shards, axis_name)
-  return erase_box(images, box, fill, data_format)
+  images_out = erase_box(images, box, fill, data_format)
+  if labels is None and not batch.has_targets(t):
+    return images_out
+  opts = batch.target_options(images, t["masks"], t["boxes"], data_format, t["ignore_value"],
+                              t["min_visible"], t["normalized_boxes"], None)
+  out = (images_out, labels)
+  if t["masks"] is not None:
+    out += (dense.erase_dense(t["masks"], boxes.box_mask(box, height, width),
+                              ignore_value=t["ignore_value"], data_format=data_format),)
+  if t["boxes"] is not None:
+    dets = opts["boxes"]
+    region = detection.region_from_box(box, height, width, opts["normalized"])
+    coords, valid = detection.occlude(dets["boxes"], dets["valid"], region, t["min_visible"])
+    out += ({**dets, "boxes": coords, "valid": valid,
+             "weights": jnp.where(valid, dets["weights"], 0.0)},)
+  return out + tuple(erase_box(x, box, fill, data_format) for x in t["extras"])
+
+
+cutout.__doc__ = cutout.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
 
 
 def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,

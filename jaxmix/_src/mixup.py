@@ -8,6 +8,8 @@ import jax.numpy as jnp
 
 from jaxmix._src import _checks
 from jaxmix._src import _layout
+from jaxmix._src import batch
+from jaxmix._src import dense
 from jaxmix._src import mixing
 from jaxmix._src import sampling
 
@@ -82,8 +84,8 @@ def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:
 def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
           mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
           label_smoothing=0.0, num_shards: int = 1, axis_name=None,
-          multi_label: bool = False, num_mixed: int = 2, data_format: str = "NHWC"
-          ) -> tuple[jax.Array, jax.Array]:
+          multi_label: bool = False, num_mixed: int = 2, data_format: str = "NHWC",
+          **targets) -> tuple:
   """Mixup: λ·x + (1 − λ)·x_partner and λ·y + (1 − λ)·y_partner, λ ~ Beta(α, α).
 
   With `num_mixed = n > 2`, big_vision's n-way Mixup: weights w ~ Dirichlet(α·1_n)
@@ -100,10 +102,15 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     partner: "flip", "roll" or "permute".
     num_classes, label_smoothing, num_shards, axis_name, multi_label, data_format:
       as in `jaxmix.cutmix`.
-    num_mixed: n, the number of images mixed into each output (static int >= 2).
+    num_mixed: n, the number of images mixed into each output (static int >= 2);
+      with n > 2 only `extras` may be given among the targets.
+    {targets}
+      Integer masks need `num_classes`: a blend gives each pixel soft rows.
 
   Returns:
-    (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1.
+    (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1;
+    followed by the mixed masks, boxes (both sets kept, weights λ and 1 − λ)
+    and extras that were given.
     A sample whose partner is itself (a batch of 1, the middle of an odd batch
     with flip) is returned unchanged.
   """
@@ -111,6 +118,10 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   _checks.check_positive("alpha", alpha)
   _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
   num_mixed = _checks.static_int("num_mixed", num_mixed, minimum=2)
+  masks = targets.get("masks")
+  if masks is not None and dense.is_integer(masks) and num_classes is None:
+    raise ValueError("num_classes is required to mix integer masks with mixup "
+                     "(a blend gives each pixel soft rows over the classes)")
   if num_mixed == 2:
     op = mixup_op(alpha)
   else:
@@ -118,8 +129,14 @@ def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
       raise ValueError(f"num_mixed > 2 mixes sample i with i−1, …, i−n+1 (big_vision); "
                        f"partner must be 'roll' and mode not 'pair', got partner={partner!r}, "
                        f"mode={mode!r}")
+    if masks is not None or targets.get("boxes") is not None:
+      raise ValueError("masks and boxes are mixed two-way only; num_mixed must be 2 with "
+                       f"them, got {num_mixed}")
     op = mixup_n_op(alpha, num_mixed)
-  out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
-                         num_shards=num_shards, axis_name=axis_name, num_classes=num_classes,
-                         label_smoothing=label_smoothing, multi_label=multi_label)
-  return out.images, out.targets
+  return batch.run_op(key, images, labels, op, lambda lam: ("blend", lam), mode=mode,
+                      partner=partner, num_shards=num_shards, num_classes=num_classes,
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      axis_name=axis_name, multi_label=multi_label, name="mixup", **targets)
+
+
+mixup.__doc__ = mixup.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

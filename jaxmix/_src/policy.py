@@ -148,7 +148,7 @@ def sample_mix_params(key: chex.PRNGKey, config: MixConfig, batch_size: int,
 
 
 def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
-        config: MixConfig, *, step=None) -> tuple[jax.Array, jax.Array]:
+        config: MixConfig, *, step=None, **targets) -> tuple[jax.Array, jax.Array]:
   """Applies the timm-equivalent Mixup / CutMix policy to a batch.
 
   Equivalent to `timm.data.Mixup(...)(x, target)` with the same settings, given
@@ -162,6 +162,9 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
     config: a `MixConfig`.
     step: the training step (may be traced); required when the config holds
       schedules, which are evaluated at it.
+    **targets: not supported: the policy switches between a paste and a blend
+      per draw, so masks, boxes and extras are refused with a one-line error;
+      mix them with `jaxmix.cutmix` / `jaxmix.mixup` (`masks=`, `boxes=`).
 
   Returns:
     (mixed_images, label_rows): float32 rows [B, K] summing to 1 (multi-hot rows
@@ -169,6 +172,10 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
   """
   if not isinstance(config, MixConfig):
     raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
+  if targets:
+    raise ValueError(f"jaxmix.mix does not mix targets ({', '.join(sorted(targets))}): the "
+                     "policy switches between paste and blend per draw; use jaxmix.cutmix or "
+                     "jaxmix.mixup with masks=/boxes=")
   if step is None and any(callable(getattr(config, f)) for f in _SCHEDULABLE):
     raise ValueError("config holds schedules; pass step= to mix to evaluate them")
   if step is not None:

@@ -1,7 +1,8 @@
 """Every op by name, with targets: `OPS`, `mix_targets` and the dict batch `mix_dict`.
 
 An experiment config names an op ("cutmix", "mixup", "cutout", "resizemix",
-"saliencymix", "fmix", "smoothmix") and its options; `OPS[name]` is a function
+"saliencymix", "fmix", "smoothmix") and its options; `OPS[name]` is the public
+op itself (`OPS["cutmix"] is jaxmix.cutmix`), a function
 
   fn(key, images, labels, *, masks=None, boxes=None, extras=(), **options)
     -> (images, labels[, masks][, boxes][, *extras])
@@ -11,119 +12,24 @@ images. `mix_dict` does the same for a dict batch {"image", "label", "mask",
 "boxes"} with the keys nameable.
 """
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import chex
 import jax
-import jax.numpy as jnp
 
 from jaxmix._src import _checks
-from jaxmix._src import _layout
-from jaxmix._src import batch
-from jaxmix._src import boxes as boxes_lib
 from jaxmix._src import cutmix as cutmix_lib
 from jaxmix._src import cutout as cutout_lib
-from jaxmix._src import dense
-from jaxmix._src import detection
 from jaxmix._src import fmix as fmix_lib
 from jaxmix._src import mixup as mixup_lib
-from jaxmix._src import modes
 from jaxmix._src import resizemix as resizemix_lib
 from jaxmix._src import saliencymix as saliencymix_lib
 from jaxmix._src import smoothmix as smoothmix_lib
 
-def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-           minmax: Optional[tuple] = None, correct_lam: bool = True,
-           box_convention: str = "official", mode: str = "elem", partner: str = "flip",
-           num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-           axis_name=None, multi_label: bool = False, data_format: str = "NHWC", masks=None,
-           boxes=None, extras: Sequence = (), ignore_value: int = 255,
-           min_visible=detection.DEFAULT_MIN_VISIBLE,
-           normalized_boxes: bool = False):
-  """`jaxmix.cutmix` with targets: the same draws, the box pasted into masks too.
-
-  Image boxes are cut to what stays visible, the partner's clipped to the patch.
-  """
-  _checks.check_images(images)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  height, width = _layout.image_size(images, data_format)
-  op = cutmix_lib.cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width,
-                            data_format, box_convention)
-  return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
-                      partner=partner, num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      axis_name=axis_name, multi_label=multi_label)
-
-
-def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
-          mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
-          label_smoothing=0.0, num_shards: int = 1, axis_name=None, multi_label: bool = False,
-          data_format: str = "NHWC", masks=None, boxes=None, extras: Sequence = (),
-          ignore_value: int = 255,
-          min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
-  """`jaxmix.mixup` with targets: masks blended into soft rows, both box sets kept.
-
-  Integer masks need `num_classes` (they become per-pixel rows); the image's
-  boxes keep weight λ, the partner's get 1 − λ.
-  """
-  _checks.check_images(images)
-  _checks.check_positive("alpha", alpha)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  if masks is not None and dense.is_integer(masks) and num_classes is None:
-    raise ValueError("num_classes is required to mix integer masks with mixup "
-                     "(a blend gives each pixel soft rows over the classes)")
-  return batch.run_op(key, images, labels, mixup_lib.mixup_op(alpha),
-                      lambda lam: ("blend", lam), mode=mode, partner=partner,
-                      num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      axis_name=axis_name, multi_label=multi_label)
-
-
-def cutout(key: chex.PRNGKey, images: jax.Array, labels=None, *, size: int, fill=0,
-           mode: str = "elem", data_format: str = "NHWC", masks=None, boxes=None,
-           extras: Sequence = (), ignore_value: int = 255,
-           min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False,
-           num_classes: Optional[int] = None, label_smoothing=0.0):
-  """`jaxmix.cutout` with targets: erased pixels get `ignore_value`, boxes are cut.
-
-  Labels are returned unchanged (`num_classes` and `label_smoothing` are
-  accepted so one config serves every op, and ignored); boxes keep their N
-  slots (there is no partner).
-  The square is the one `jaxmix.cutout(key, images, size=..., mode=...)` erases.
-  """
-  images_out = cutout_lib.cutout(key, images, size=size, fill=fill, mode=mode,
-                                 data_format=data_format)
-  opts = batch.target_options(images, masks, boxes, data_format, ignore_value, min_visible,
-                              normalized_boxes, None)
-  height, width = opts["height"], opts["width"]
-
-  def draw(k):  # the draw of `jaxmix.cutout`, repeated so the targets get the same square
-    cy, cx = boxes_lib.sample_centre(k, height, width)
-    return boxes_lib.cutout_box(cy, cx, size, height, width)
-
-  box = modes.draw_params(key, draw, mode, images.shape[0])
-  out = (images_out, labels)
-  if masks is not None:
-    out += (dense.erase_dense(masks, boxes_lib.box_mask(box, height, width),
-                              ignore_value=ignore_value, data_format=data_format),)
-  if boxes is not None:
-    dets = opts["boxes"]
-    region = detection.region_from_box(box, height, width, opts["normalized"])
-    coords, valid = detection.occlude(dets["boxes"], dets["valid"], region, min_visible)
-    out += ({**dets, "boxes": coords, "valid": valid,
-             "weights": jnp.where(valid, dets["weights"], 0.0)},)
-  extra_out = tuple(cutout_lib.erase_box(x, box, fill, data_format) for x in extras)
-  return out + extra_out
-
-
 OPS = {
-    "cutmix": cutmix,
-    "mixup": mixup,
-    "cutout": cutout,
+    "cutmix": cutmix_lib.cutmix,
+    "mixup": mixup_lib.mixup,
+    "cutout": cutout_lib.cutout,
     "resizemix": resizemix_lib.resizemix,
     "saliencymix": saliencymix_lib.saliencymix,
     "fmix": fmix_lib.fmix,
