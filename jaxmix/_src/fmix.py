@@ -10,7 +10,7 @@ A mask is drawn in three steps, as the official code (ecs-vlc/FMix `fmix.py`):
    is the image's label weight.
 """
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import chex
 import jax
@@ -20,7 +20,6 @@ import numpy as np
 from jaxmix._src import _checks
 from jaxmix._src import _layout
 from jaxmix._src import batch
-from jaxmix._src import detection
 from jaxmix._src import mixing
 from jaxmix._src import sampling
 
@@ -192,9 +191,7 @@ def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
          decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "elem",
          partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
          num_shards: int = 1, axis_name=None, multi_label: bool = False,
-              data_format: str = "NHWC", masks=None, boxes=None,
-         extras: Sequence[jax.Array] = (), ignore_value: int = 255,
-         min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+         data_format: str = "NHWC", **targets):
   """FMix: mixes each image with its partner through a low-frequency Fourier mask.
 
   Equivalent to the official `sample_mask(α, δ, (H, W), max_soft)` given the same
@@ -229,10 +226,8 @@ def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   op = fmix_op(alpha, decay_power, max_soft, spectrum, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      axis_name=axis_name, multi_label=multi_label)
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      axis_name=axis_name, multi_label=multi_label, name="fmix", **targets)
 
 
 fmix.__doc__ = fmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

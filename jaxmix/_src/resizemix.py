@@ -8,7 +8,7 @@ uniformly and clipped as CutMix's box; the partner is resized to the clipped
 box, as openmixup's and mmpretrain's `ResizeMix`.
 """
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import chex
 import jax
@@ -18,7 +18,6 @@ from jaxmix._src import _checks
 from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
-from jaxmix._src import detection
 from jaxmix._src import mixing
 from jaxmix._src import resize
 
@@ -73,9 +72,7 @@ def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
               scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "elem",
               partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
               num_shards: int = 1, axis_name=None, multi_label: bool = False,
-              data_format: str = "NHWC", masks=None, boxes=None,
-              extras: Sequence[jax.Array] = (), ignore_value: int = 255,
-              min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+         data_format: str = "NHWC", **targets):
   """ResizeMix: the whole partner, resized, pasted into a box; labels weighted by its area.
 
   τ ~ U(scale); the box of side ⌊H·τ⌋ × ⌊W·τ⌋ is centred uniformly and clipped
@@ -108,10 +105,9 @@ def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
   op = resizemix_op(scale, height, width, method, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("resize", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      method=method, axis_name=axis_name, multi_label=multi_label)
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      method=method, axis_name=axis_name, multi_label=multi_label,
+                      name="resizemix", **targets)
 
 
 resizemix.__doc__ = resizemix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

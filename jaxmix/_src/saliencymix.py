@@ -14,7 +14,7 @@ The 3×3 mean wraps around (the spectrum is periodic); the Gaussian reflects at
 the borders (SciPy's `mode="mirror"`, truncated at 4σ as SciPy).
 """
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import chex
 import jax
@@ -25,7 +25,6 @@ from jaxmix._src import _checks
 from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
-from jaxmix._src import detection
 from jaxmix._src import mixing
 from jaxmix._src import sampling
 
@@ -141,9 +140,7 @@ def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alph
                 sigma: Optional[float] = None, mode: str = "elem", partner: str = "flip",
                 num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
                 axis_name=None, multi_label: bool = False, data_format: str = "NHWC",
-                masks=None, boxes=None,
-                extras: Sequence[jax.Array] = (), ignore_value: int = 255,
-                min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+                **targets):
   """SaliencyMix: CutMix with the box centred on the partner's saliency peak.
 
   λ ~ Beta(α, α) gives the official CutMix box size (cut ratio √(1 − λ)); the
@@ -175,10 +172,9 @@ def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alph
   op = saliencymix_op(alpha, height, width, sigma, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      axis_name=axis_name, multi_label=multi_label)
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      axis_name=axis_name, multi_label=multi_label, name="saliencymix",
+                      **targets)
 
 
 saliencymix.__doc__ = saliencymix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -9,7 +9,7 @@ including its half-pixel centre offset. The label weights are the true shares:
 1 − mean(g) for the image, mean(g) for the partner.
 """
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import chex
 import jax
@@ -19,7 +19,6 @@ from jaxmix._src import _checks
 from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
-from jaxmix._src import detection
 from jaxmix._src import fmix
 from jaxmix._src import mixing
 
@@ -60,8 +59,7 @@ def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
               sigma_range: tuple = (0.25, 0.5), mode: str = "elem", partner: str = "flip",
               num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
               axis_name=None, multi_label: bool = False, data_format: str = "NHWC",
-              masks=None, boxes=None, extras: Sequence[jax.Array] = (), ignore_value: int = 255,
-              min_visible=detection.DEFAULT_MIN_VISIBLE, normalized_boxes: bool = False):
+              **targets):
   """SmoothMix: blends the partner in through a Gaussian blob; labels by its mean.
 
   Args:
@@ -86,10 +84,8 @@ def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
   op = smoothmix_op(sigma_range, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
-                      label_smoothing=label_smoothing, data_format=data_format, masks=masks,
-                      boxes=boxes, extras=extras, ignore_value=ignore_value,
-                      min_visible=min_visible, normalized_boxes=normalized_boxes,
-                      axis_name=axis_name, multi_label=multi_label)
+                      label_smoothing=label_smoothing, data_format=data_format,
+                      axis_name=axis_name, multi_label=multi_label, name="smoothmix", **targets)
 
 
 smoothmix.__doc__ = smoothmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
