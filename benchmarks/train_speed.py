@@ -23,6 +23,7 @@ CIFAR-10 epoch (50,000 images) at the measured rate.
 
 import argparse
 import collections
+import itertools
 import json
 import time
 
@@ -124,20 +125,23 @@ def run(args):
   variants, compile_s = {}, {}
   build_errors, traces = {}, {}
   option_sets = parse_options(args.xla_options)
-  names = []
-  for mix in mixes:
-    for opt_name, options in option_sets.items():
-      name = mix if len(option_sets) == 1 else f"{mix} [{opt_name}]"
-      try:
-        before = TRACES[mix]
-        variants[name] = build(args.model, mix, batch=args.batch, image=args.image,
-                               dtype=dtype, model_kwargs=json.loads(args.model_kwargs),
-                               compiler_options=options)
-        compile_s[name] = variants[name][2]
-        traces[name] = TRACES[mix] - before
-        names.append(name)
-      except Exception as e:  # e.g. a jaxmix without cutmix(method=...), a bad option
-        build_errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
+  names, batch_of = [], {}
+  batches = [int(b) for b in str(args.batch).split(",")]
+  for mix, batch, (opt_name, options) in itertools.product(mixes, batches,
+                                                           option_sets.items()):
+    name = mix + (f" [{opt_name}]" if len(option_sets) > 1 else "") + (
+        f" b={batch}" if len(batches) > 1 else "")
+    batch_of[name] = batch
+    try:
+      before = TRACES[mix]
+      variants[name] = build(args.model, mix, batch=batch, image=args.image,
+                             dtype=dtype, model_kwargs=json.loads(args.model_kwargs),
+                             compiler_options=options)
+      compile_s[name] = variants[name][2]
+      traces[name] = TRACES[mix] - before
+      names.append(name)
+    except Exception as e:  # e.g. a jaxmix without cutmix(method=...), a bad option
+      build_errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
   mixes = names
   keys = jax.random.split(jax.random.key(1), 10_000)
 
@@ -154,7 +158,8 @@ def run(args):
 
   times, errors = _timing.interleaved({m: caller(m) for m in mixes}, args.rounds,
                                       warmup=1)
-  return times, {**build_errors, **errors}, {"compile_s": compile_s, "traces": traces}
+  return times, {**build_errors, **errors}, {"compile_s": compile_s, "traces": traces,
+                                            "batch": batch_of}
 
 
 def report(args, times, errors, compile_s):
@@ -168,12 +173,12 @@ def report(args, times, errors, compile_s):
   for m, v in per_step.items():
     lo, med, hi = _timing.quartiles(v)
     over = ""
-    base = per_step.get("none" + m[len(m.split(" [")[0]):])
+    base = per_step.get("none" + m[len(m.split(" ")[0]):])
     if base is not None and not m.startswith("none"):
       ratios = [a / b - 1 for a, b in zip(v, base)]
       rlo, rmed, rhi = _timing.quartiles(ratios)
       over = f"{rmed * 100:+.1f}% ({rlo * 100:+.1f}…{rhi * 100:+.1f})"
-    ips = args.batch / med
+    ips = compile_s["batch"][m] / med
     summary[m] = {"step_s": med, "img_s": ips, "iqr": [lo, hi]}
     lines.append(f"| {m} | {med * 1e3:.1f} | {lo * 1e3:.1f}–{hi * 1e3:.1f} | {ips:.1f} | "
                  f"{over} | {compile_s['compile_s'][m]:.1f} | {compile_s['traces'][m]} |")
@@ -192,7 +197,7 @@ def main():
   parser.add_argument("--model", default="resnet_small")
   parser.add_argument("--model_kwargs", default="{}", help='JSON, e.g. \'{"width": 8}\'')
   parser.add_argument("--mix", default="none,cutmix,cutmix_patch,mixup")
-  parser.add_argument("--batch", type=int, default=128)
+  parser.add_argument("--batch", default="128", help="one or more, e.g. 128,256")
   parser.add_argument("--image", type=int, default=32)
   parser.add_argument("--steps", type=int, default=3, help="steps per round")
   parser.add_argument("--rounds", type=int, default=7)
