@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 from jaxmix._src import boxes as boxes_lib
 from jaxmix._src import dense
 from jaxmix._src import detection
@@ -37,6 +38,13 @@ class MixedBatch(NamedTuple):
   masks: Optional[jax.Array]
   boxes: Optional[dict]
   extras: tuple
+
+
+def image_size(images: jax.Array, data_format: str) -> tuple[int, int]:
+  """(height, width) of a checked batch: rank, dtype and `data_format` give one-line errors."""
+  _checks.check_images(images)
+  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
+  return _layout.image_size(images, data_format)
 
 
 def target_options(images, masks, boxes, data_format: str, ignore_value: int,

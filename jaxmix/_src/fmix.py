@@ -215,14 +215,12 @@ def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
   """
-  _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
   _checks.check_choice("spectrum", spectrum, SPECTRA)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
   soft = _checks.concrete_value(max_soft)
   if soft is not None and not 0.0 <= float(soft) <= 0.5:
     raise ValueError(f"max_soft must be in [0, 0.5], got {float(soft)}")
-  height, width = _layout.image_size(images, data_format)
+  height, width = batch.image_size(images, data_format)
   op = fmix_op(alpha, decay_power, max_soft, spectrum, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,

@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
-from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import mixing
@@ -97,11 +96,9 @@ def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes of the partner are scaled into the patch.
   """
-  _checks.check_images(images)
   check_scale(scale)
   _checks.check_choice("method", method, resize.METHODS)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  height, width = _layout.image_size(images, data_format)
+  height, width = batch.image_size(images, data_format)
   op = resizemix_op(scale, height, width, method, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("resize", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,

@@ -165,10 +165,8 @@ def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alph
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given.
   """
-  _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
-  height, width = _layout.image_size(images, data_format)
+  height, width = batch.image_size(images, data_format)
   op = saliencymix_op(alpha, height, width, sigma, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,

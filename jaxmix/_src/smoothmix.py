@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
-from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import fmix
@@ -75,12 +74,10 @@ def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
     (images, label_rows), followed by the mixed masks (integer masks become
     per-pixel rows: `num_classes` needed), boxes and extras that were given.
   """
-  _checks.check_images(images)
-  _checks.check_choice("data_format", data_format, _checks.DATA_FORMATS)
   lo, hi = sigma_range
   if not 0 < lo <= hi:
     raise ValueError(f"sigma_range must satisfy 0 < lo <= hi, got {tuple(sigma_range)!r}")
-  height, width = _layout.image_size(images, data_format)
+  height, width = batch.image_size(images, data_format)
   op = smoothmix_op(sigma_range, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
