@@ -210,7 +210,8 @@ def _local_size(batch_size: int, process_index: int, process_count: int) -> int:
 def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, start_step: int = 0,
                   augment: bool = True, process_index: int = 0, process_count: int = 1,
                   train_size: int | None = None, holdout_size: int = 0, prefetch: int = 4,
-                  num_threads: int = 1) -> grain.DatasetIterator:
+                  num_threads: int = 1, extra_features: tuple[str, ...] = ()
+                  ) -> grain.DatasetIterator:
   """Infinite shuffled train batches; batch k is a function of (seed, k) only.
 
   Args:
@@ -227,10 +228,13 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
       the `holdout_size` held out (see `data_registry.subset_indices`; the same for every seed).
     prefetch: batches prepared ahead by grain's read threads (0: none).
     num_threads: grain read threads.
+    extra_features: more features of the dataset to yield, e.g. ("object_mask",) for shapes
+      (segmentation); per-pixel ones ([b, H, W, ...]) get the images' crop and flip, others
+      (e.g. "box") are yielded as stored.
 
   Returns:
-    A `grain.DatasetIterator` of {"image": uint8 [b, H, W, C], "label": int32 [b]},
-    b = batch_size // process_count.
+    A `grain.DatasetIterator` of {"image": uint8 [b, H, W, C], "label": int32 [b]} (plus the
+    `extra_features`), b = batch_size // process_count.
   """
   local = _local_size(batch_size, process_index, process_count)
   if start_step < 0:
@@ -240,6 +244,13 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
   if len(source) == 0:
     raise ValueError(f"the train split of {dataset} is empty")
   streamed = isinstance(source, _StreamedRows)
+  if streamed and extra_features:
+    raise ValueError(f"extra_features need a dataset held in memory; {dataset} is streamed")
+  missing = [k for k in extra_features if not streamed and k not in source.arrays]
+  if missing:
+    raise ValueError(f"extra_features {missing} are not features of {dataset}; it has "
+                     f"{sorted(source.arrays)}")
+  keys = ("image", "label", *extra_features)
   first = process_index * local  # This process's first row in every global batch.
 
   def read(step: int, positions: np.ndarray) -> dict:
@@ -247,11 +258,15 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
       rngs = ([_rng(seed, _AUG_STREAM, step, j) for j in range(first, first + local)]
               if augment else None)
       return source.read(positions, rngs=rngs)
-    batch = source.read(positions)
+    batch = source.read(positions, keys=keys)
     if augment:
       offsets, flips = augment_draws(seed, step, batch_size)
-      batch["image"] = crop_and_flip(batch["image"], offsets[first:first + local],
-                                     flips[first:first + local])
+      offsets, flips = offsets[first:first + local], flips[first:first + local]
+      size = batch["image"].shape[1:3]
+      for k, v in batch.items():   # The same window for the images and per-pixel features.
+        if v.ndim >= 3 and v.shape[1:3] == size:
+          cropped = crop_and_flip(v.reshape(v.shape[:3] + (-1,)), offsets, flips)
+          batch[k] = cropped.reshape(v.shape)
     return batch
 
   ds = (grain.MapDataset.range(len(source)).shuffle(seed=shuffle_seed(seed)).repeat()
