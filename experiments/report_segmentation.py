@@ -118,5 +118,6 @@ def section_segmentation(name: str, rows: Sequence[dict], figures: pathlib.Path)
     lines.append("")
   fig = figures / f"{name}_miou.png"
   if curve_figure(groups, fig):
-    lines += [f"![Test mIoU per epoch, {name}]({report._link(fig)})", ""]  # pylint: disable=protected-access
+    link = report._link(fig)  # pylint: disable=protected-access
+    lines += [f"![Test mIoU per epoch, {name}]({link})", ""]
   return lines

@@ -3,8 +3,9 @@
   unet   Ronneberger et al. 2015, shrunk for 32×32 images: per level two 3×3 conv-BN-ReLU,
          2×2 max-pool down, nearest-neighbour upsampling + 3×3 conv up, skip connections by
          concatenation, a 1×1 conv to the classes. Default widths (16, 32, 64, 128): four
-         levels (32, 16, 8, 4 pixels), ~0.47M parameters; the 4×4 level sees the whole image, which
-         the dense task needs because a pixel's class is the class of the whole shape.
+         levels (32, 16, 8, 4 pixels), 0.54M parameters (the study uses (8, 16, 32, 64):
+         0.13M); the 4×4 level sees the whole image, which a pixel's shape class needs.
+         `global_context=True` adds PSPNet's image-level pooling branch at the bottleneck.
 
 Like experiments/models.py: NHWC float inputs already normalized, float32 logits [B, H, W, K],
 float32 parameters, `model.train()` / `model.eval()` switch BatchNorm between batch and running

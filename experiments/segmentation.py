@@ -17,10 +17,10 @@ where the objects are within an epoch, and every mIoU difference is about spatia
 
 Methods (`config.method`), all drawing the same boxes / λ from the same key for a given seed:
   none                 no mixing;
-  cutmix_images_only   CutMix on the images, the target maps left as they were (the incoherent
-                       way: what a classification pipeline does if the masks are an afterthought);
+  cutmix_images_only   CutMix on the images, the target maps left as they were (the
+                       incoherent way: a classification pipeline with masks as an afterthought);
   cutmix_consistent    CutMix on the images AND the target maps (`jaxmix.mix_targets(...,
-                       masks=...)`: the same box pasted into both, so targets stay integer maps);
+                       masks=...)`: the same box pasted into both; targets stay integer maps);
   mixup_consistent     Mixup; the maps become per-pixel soft rows blended with the images' λ;
   mixup_images_only    Mixup on the images, the maps left as they were.
 Each image is mixed with probability `config.mix_prob` (the CutMix paper's CIFAR recipe: α = 1,
