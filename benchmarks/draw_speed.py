@@ -1,0 +1,82 @@
+"""Speed of the per-sample (elem) CutMix parameter draws alone, next to `np.copyto`.
+
+Issue 9's target for per-sample CutMix at 256×32×32×3 float32 is ≤ 2 × `np.copyto`
+of the batch; the draws alone must fit well inside that. Each candidate is jitted
+and timed in interleaved rounds (`benchmarks/_timing.py`): each round calls each
+candidate `--inner` times (one call is tens of µs, below the timer's noise on a
+loaded machine); the table gives the median per call and its ratio to the median
+`np.copyto` of the float32 batch into a reused buffer, timed in the same rounds.
+The rows split the draw into its parts: key splitting, λ ~ Beta(α, α), the box.
+
+Usage: JAX_PLATFORMS=cpu python -m benchmarks.draw_speed [--batch 256] [--size 32]
+       [--rounds 15] [--inner 20] [--alpha 1.0]
+"""
+
+import argparse
+
+import jax
+import numpy as np
+
+import jaxmix
+from benchmarks import _timing
+from jaxmix._src import cutmix as cutmix_lib
+from jaxmix._src import modes
+
+
+def candidates(batch: int, size: int, alpha: float, inner: int):
+  x = np.random.default_rng(0).random((batch, size, size, 3), np.float32)
+  out = np.empty_like(x)
+  keys = [jax.random.key(i) for i in range(1000)]
+  op = cutmix_lib.cutmix_op(alpha, None, True, size, size, "NHWC")
+
+  def per_sample(draw):
+    return jax.jit(lambda k: jax.vmap(draw)(jax.random.split(k, batch)))
+
+  jitted = {
+      "cutmix elem: all draws (draw_params)":
+          jax.jit(lambda k: modes.draw_params(k, op.draw, "elem", batch)),
+      "cutmix batch: one draw": jax.jit(lambda k: modes.draw_params(k, op.draw, "batch", batch)),
+      "  split(key, B) alone": jax.jit(lambda k: jax.random.key_data(jax.random.split(k, batch))),
+      "  λ alone (vmap sample_lam)": per_sample(lambda k: jaxmix.sample_lam(k, alpha)),
+      "  box alone (vmap sample_box, λ = 0.5)":
+          per_sample(lambda k: jaxmix.sample_box(k, 0.5, size, size)),
+  }
+
+  def repeat(call):
+    def run(i):
+      for j in range(inner):
+        call(i * inner + j)
+    return run
+
+  cands = {"floor: np.copyto (reused buffer)": repeat(lambda i: np.copyto(out, x))}
+  for name, fn in jitted.items():
+    cands[name] = repeat(lambda i, fn=fn: jax.block_until_ready(fn(keys[i % len(keys)])))
+  return cands
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch", type=int, default=256)
+  parser.add_argument("--size", type=int, default=32)
+  parser.add_argument("--rounds", type=int, default=15)
+  parser.add_argument("--inner", type=int, default=20)
+  parser.add_argument("--alpha", type=float, default=1.0)
+  args = parser.parse_args()
+  print(f"jax {jax.__version__} on {jax.default_backend()}; {_timing.machine()}")
+  print(f"{args.batch}x{args.size}x{args.size}x3 float32, α = {args.alpha}: median of "
+        f"{args.rounds} interleaved rounds × {args.inner} calls\n")
+  times, errors = _timing.interleaved(candidates(args.batch, args.size, args.alpha, args.inner),
+                                      args.rounds)
+  per_call = {name: [t / args.inner for t in ts] for name, ts in times.items()}
+  floor = _timing.quartiles(per_call["floor: np.copyto (reused buffer)"])[1]
+  print("| candidate | ms (median) | p25–p75 | × np.copyto |\n| --- | ---: | ---: | ---: |")
+  for name, ts in per_call.items():
+    p25, med, p75 = _timing.quartiles(ts)
+    print(f"| {name} | {med * 1e3:.3f} | {p25 * 1e3:.3f}–{p75 * 1e3:.3f} | {med / floor:.2f} |")
+  for name, error in errors.items():
+    print(f"skipped {name}: {error}")
+  print(f"\nload after: {_timing.load_average()}")
+
+
+if __name__ == "__main__":
+  main()
