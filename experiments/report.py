@@ -335,6 +335,14 @@ SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path], list[str]]] = 
 }
 
 
+def _segmentation(name, rows, figures):
+  from experiments.report_segmentation import section_segmentation  # It imports this module.
+  return section_segmentation(name, rows, figures)
+
+
+SECTIONS["segmentation"] = _segmentation
+
+
 def render(results_root: pathlib.Path = RESULTS) -> str:
   results = load_results(results_root) if results_root.exists() else {}
   figures = results_root / "figures"

@@ -34,7 +34,8 @@ DEFAULT_RESULTS = REPO_ROOT / "experiments" / "results"
 DEFAULT_WORKDIRS = pathlib.Path("runs") / "studies"
 # Training images per second on this project's 2-core CPU machine (benchmarks/train_speed.py),
 # used for time estimates until a study has finished runs of its own.
-_CPU_IMAGES_PER_SEC = {"resnet_small": 580.0, "resnet18": 22.0, "preact_resnet18": 22.0}
+_CPU_IMAGES_PER_SEC = {"resnet_small": 580.0, "resnet18": 22.0, "preact_resnet18": 22.0,
+                       "airbench": 35.0, "unet": 220.0}
 
 
 def result_path(results_root: pathlib.Path, study: studies.Study, run: studies.Run) -> pathlib.Path:
