@@ -95,6 +95,11 @@ MIX_OPS = {"cutmix": {}, "mixup": {}, "resizemix": {"scale": (0.3, 0.9)},
            "saliencymix": {}, "fmix": {}, "smoothmix": {}}
 COMBOS = [(m, p) for m in ("batch", "elem") for p in ("flip", "roll", "permute")] + [
     ("pair", "flip"), ("sample", "roll")]
+# The default run checks every mode and every partner once per op; the rest of the
+# cross product is the slow sweep (`-m slow`).
+FAST_COMBOS = (("elem", "permute"), ("batch", "roll"), ("pair", "flip"))
+SWEEP = [pytest.param(m, p, marks=() if (m, p) in FAST_COMBOS else pytest.mark.slow)
+         for m, p in COMBOS]
 
 
 def coded_batch(data_format):
@@ -111,9 +116,11 @@ def channel0(images, data_format):
 
 
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
-@pytest.mark.parametrize("mode,partner", COMBOS)
+@pytest.mark.parametrize("mode,partner", SWEEP)
 @pytest.mark.parametrize("op", sorted(MIX_OPS))
 def test_targets_follow_the_images_pixel_for_pixel(op, mode, partner, data_format):
+  """Masks follow the image pixel for pixel. Slow cases: the pairings outside
+  FAST_COMBOS, whose partners and modes the fast cases of this test already meet."""
   if data_format == "NCHW" and (mode, partner) not in (("elem", "permute"), ("pair", "flip")):
     pytest.skip("layouts are checked on two pairings")
   images, code, labels = coded_batch(data_format)

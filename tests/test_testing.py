@@ -16,6 +16,7 @@ from jaxmix import testing
 HARD_OPS = ("cutmix", "resizemix", "saliencymix", "fmix")
 
 
+@settings(max_examples=5)  # a jit compile per drawn shape; every op runs the kit again below
 @given(testing.distinct_batches())
 def test_cutmix_passes_the_public_assertions(batch):
   images, labels, num_classes = batch
