@@ -49,7 +49,7 @@ def _tails_ok(lam, alpha, t=1e-5):
           and _binomial_ok(np.sum(lam >= 1 - t), len(lam), p))
 
 
-@pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
+@pytest.mark.parametrize("alpha", [0.05, 0.2, 1.0, 2.0, 50.0])
 def test_sample_lam_is_beta(alpha):
   lam = np.asarray(jaxmix.sample_lam(_key(11), alpha, (N,)), np.float64)
   assert lam.dtype == np.float64 and lam.shape == (N,)
@@ -60,21 +60,32 @@ def test_sample_lam_is_beta(alpha):
   assert ks_pvalue(lam, stats.beta(1.5 * alpha, 1.5 * alpha).cdf) < 1e-3
 
 
-@pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
+@pytest.mark.parametrize("alpha", [0.1, 1.0, 2.0, 30.0])
 def test_sample_lam_per_key_is_beta(alpha):
   """Elem mode draws a scalar λ from each of split(key, B): same distribution."""
   keys = jax.random.split(_key(12), N)
   lam = np.asarray(jax.vmap(lambda k: jaxmix.sample_lam(k, alpha))(keys), np.float64)
   assert ks_pvalue(lam, stats.beta(alpha, alpha).cdf) > 1e-3
   assert _tails_ok(lam, alpha)
+  assert ks_pvalue(lam, stats.beta(1.5 * alpha, 1.5 * alpha).cdf) < 1e-3
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_sample_lam_non_threefry_key_is_beta(impl):
+  """A non-threefry key takes `jax.random.bits` instead of raw threefry words."""
+  keys = jax.random.split(jax.random.key(14, impl=impl), N)
+  lam = np.asarray(jax.vmap(lambda k: jaxmix.sample_lam(k, 0.5))(keys), np.float64)
+  assert ks_pvalue(lam, stats.beta(0.5, 0.5).cdf) > 1e-3
+  assert ks_pvalue(lam, stats.beta(0.75, 0.75).cdf) < 1e-3
 
 
 def test_sample_lam_traced_alpha_is_beta():
   """α passed as a traced array under jit samples the same Beta(α, α)."""
   draw = jax.jit(lambda k, a: jaxmix.sample_lam(k, a, (N,)))
-  for alpha in (0.4, 3.0):
+  for alpha in (0.05, 0.4, 3.0, 100.0):
     lam = np.asarray(draw(_key(13), jnp.float32(alpha)), np.float64)
     assert ks_pvalue(lam, stats.beta(alpha, alpha).cdf) > 1e-3
+    assert ks_pvalue(lam, stats.beta(1.5 * alpha, 1.5 * alpha).cdf) < 1e-3
 
 
 @pytest.mark.parametrize("size", [(8, 8), (6, 10)])
