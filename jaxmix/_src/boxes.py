@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import sampling
 
 
 class Box(NamedTuple):
@@ -25,10 +26,19 @@ class Box(NamedTuple):
 def sample_centre(key: chex.PRNGKey, height: int, width: int,
                   shape: Sequence[int] = ()) -> tuple[jax.Array, jax.Array]:
   """Samples a box centre uniformly over the pixels: cy in 0..H-1, cx in 0..W-1."""
-  key_y, key_x = jax.random.split(key)
-  cy = jax.random.randint(key_y, tuple(shape), 0, height, dtype=jnp.int32)
-  cx = jax.random.randint(key_x, tuple(shape), 0, width, dtype=jnp.int32)
-  return cy, cx
+  # Four words from one hash pass (no key splits: they cost as much as the draw);
+  # each coordinate reduces a 64-bit number mod its size as `jax.random.randint`
+  # does, so its bias is < size / 2^64.
+  words = sampling.random_words(key, tuple(shape) + (4,))
+  return _below(words[..., 0], words[..., 1], height), _below(words[..., 2], words[..., 3], width)
+
+
+def _below(high: jax.Array, low: jax.Array, span: int) -> jax.Array:
+  """(high·2^32 + low) mod span for uint32 words and a static span < 2^16."""
+  if not 0 < span < 2 ** 16:
+    raise ValueError(f"image side must be in 1..65535, got {span}")
+  multiplier = 2 ** 32 % span  # every product below stays < span^2 + span < 2^32
+  return (((high % span) * multiplier + low % span) % span).astype(jnp.int32)
 
 
 def _check_convention(convention: str) -> None:

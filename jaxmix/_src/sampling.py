@@ -19,7 +19,7 @@ _GAMMA_PROPOSALS = 8
 _GAMMA_BOOST = 4
 
 
-def _random_words(key: chex.PRNGKey, shape: tuple) -> jax.Array:
+def random_words(key: chex.PRNGKey, shape: tuple) -> jax.Array:
   """uint32 random words; with a threefry key, both words of each hash.
 
   `jax.random.bits` (partitionable threefry) spends one 2x32 hash per 32-bit word
@@ -51,7 +51,7 @@ def _log_gamma(key: chex.PRNGKey, a: jax.Array, shape: tuple) -> jax.Array:
   uniforms and the normals (Box–Muller) come from one block of random words.
   """
   n, k = _GAMMA_PROPOSALS, _GAMMA_BOOST
-  u = _unit(_random_words(key, shape + (2 * n + k,)))
+  u = _unit(random_words(key, shape + (2 * n + k,)))
   d = a + (k - 1.0 / 3.0)
   c = jax.lax.rsqrt(9.0 * d)
   radius = jnp.sqrt(-2.0 * jnp.log(u[..., :n // 2]))
