@@ -16,8 +16,9 @@ from experiments import train
 from experiments.configs import default
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# segmentation.py configures another trainer (experiments/segmentation.py): checked below.
 CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
-                 if p.name not in ("__init__.py", "cifar.py"))
+                 if p.name not in ("__init__.py", "cifar.py", "segmentation.py"))
 
 
 def load(path):
@@ -67,3 +68,12 @@ def test_a_broken_config_is_detected(breakage, pattern):
   breakage(config)
   with pytest.raises((ValueError, TypeError), match=pattern):
     check_config(config)
+
+
+def test_segmentation_config_validates_and_a_broken_one_is_caught():
+  from experiments import segmentation
+  config = load("experiments/configs/segmentation.py")
+  segmentation.validate_config(config)
+  config.method = "cutmix_everywhere"
+  with pytest.raises(ValueError):
+    segmentation.validate_config(config)
