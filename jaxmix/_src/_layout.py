@@ -42,3 +42,20 @@ def expand_fill(fill, dtype, data_format: str, channels: int) -> jax.Array:
   if fill.ndim == 1 and data_format == "NCHW":
     fill = fill[:, None, None]
   return fill
+
+
+def match_batch_sharding(x: jax.Array, like: jax.Array) -> jax.Array:
+  """`x` with the batch-axis sharding of `like` under an Explicit-axes mesh (else `x` as is).
+
+  With Explicit axes JAX refuses a select or a vmap whose operands are sharded differently; the
+  per-sample masks and boxes come from the replicated key, so they are replicated while the batch
+  is sharded on its first axis. Only arrays with the same batch size as `like` are resharded.
+  """
+  sharding = getattr(jax.typeof(like), "sharding", None)
+  axis_types = getattr(getattr(sharding, "mesh", None), "axis_types", ()) or ()
+  if (sharding is None or x.ndim == 0 or x.shape[0] != like.shape[0]
+      or not any(t == jax.sharding.AxisType.Explicit for t in axis_types)):
+    return x
+  batch_spec = tuple(sharding.spec)[0] if len(tuple(sharding.spec)) else None
+  spec = jax.sharding.PartitionSpec(batch_spec, *([None] * (x.ndim - 1)))
+  return jax.sharding.reshard(x, spec)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 
 
 def check_dense(targets: jax.Array, images: jax.Array, data_format: str = "NHWC") -> None:
@@ -74,7 +75,8 @@ def _expand(weight: jax.Array, targets: jax.Array, data_format: str) -> jax.Arra
 def paste_dense(targets: jax.Array, partner_targets: jax.Array, partner_mask: jax.Array,
                 data_format: str = "NHWC") -> jax.Array:
   """Copies partner target pixels where the boolean `partner_mask` [B or 1, H, W] is True."""
-  return jnp.where(_expand(partner_mask, targets, data_format), partner_targets, targets)
+  mask = _layout.match_batch_sharding(_expand(partner_mask, targets, data_format), targets)
+  return jnp.where(mask, partner_targets, targets)
 
 
 def blend_dense(targets: jax.Array, partner_targets: jax.Array, partner_weight: jax.Array, *,

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 from jaxmix._src import boxes
 
 METHODS = ("nearest", "bilinear")
@@ -78,4 +79,6 @@ def resize_into_boxes(images: jax.Array, partners: jax.Array, box: boxes.Box, *,
   """`resize_into_box` over a batch: `box` of scalars (one for all) or of [B] arrays."""
   per_sample = jnp.ndim(box.y1) == 1
   one = lambda x, p, b: resize_into_box(x, p, b, method=method, axes=(axes[0] - 1, axes[1] - 1))
+  if per_sample:
+    box = jax.tree.map(lambda c: _layout.match_batch_sharding(c, images), box)
   return jax.vmap(one, in_axes=(0, 0, 0 if per_sample else None))(images, partners, box)
