@@ -51,10 +51,13 @@ def match_batch_sharding(x: jax.Array, like: jax.Array) -> jax.Array:
   per-sample masks and boxes come from the replicated key, so they are replicated while the batch
   is sharded on its first axis. Only arrays with the same batch size as `like` are resharded.
   """
-  sharding = getattr(jax.typeof(like), "sharding", None)
+  typeof, axis_type = getattr(jax, "typeof", None), getattr(jax.sharding, "AxisType", None)
+  if typeof is None or axis_type is None:   # JAX before explicit sharding.
+    return x
+  sharding = getattr(typeof(like), "sharding", None)
   axis_types = getattr(getattr(sharding, "mesh", None), "axis_types", ()) or ()
   if (sharding is None or x.ndim == 0 or x.shape[0] != like.shape[0]
-      or not any(t == jax.sharding.AxisType.Explicit for t in axis_types)):
+      or not any(t == axis_type.Explicit for t in axis_types)):
     return x
   batch_spec = tuple(sharding.spec)[0] if len(tuple(sharding.spec)) else None
   spec = jax.sharding.PartitionSpec(batch_spec, *([None] * (x.ndim - 1)))
