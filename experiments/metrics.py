@@ -283,6 +283,15 @@ class MetricWriter:
       self._tb.close()
 
 
+def read_rows(workdir: str, name: str = "metrics.jsonl") -> list[dict[str, Any]]:
+  """The rows a run logged to workdir/name (a .jsonl file), oldest first; [] if none."""
+  path = os.path.join(workdir, name)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def format_summary(rows: Mapping[str, Any]) -> str:
   """A two-column table of the final metrics."""
   width = max(len(k) for k in rows)

@@ -240,13 +240,7 @@ def train_and_evaluate_segmentation(config: ml_collections.ConfigDict,
                                  train_size=config.train_size or None)
   num_classes = num_dense_classes(config.targets, info.num_classes)
   devices, is_chief = jax.device_count(), jax.process_index() == 0
-  if config.batch_size % devices:
-    raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number "
-                     f"of devices ({devices})")
-  steps_per_epoch = max(1, info.num_train // config.batch_size)
-  total = (config.num_train_steps if config.num_train_steps > 0
-           else int(config.num_epochs * steps_per_epoch))
-  eval_batch_size = -(-config.eval_batch_size // devices) * devices
+  steps_per_epoch, total, eval_batch_size = train.count_steps(config, info.num_train)
   if is_chief:
     checkpointing.write_config(workdir, config)
   # Auto axes: jaxmix's dense paste (CutMix, FMix) draws its mask from the replicated key, and
@@ -343,7 +337,7 @@ def train_and_evaluate_segmentation(config: ml_collections.ConfigDict,
     mngr.wait_until_finished()
     mngr.close()
   if not last_eval:   # The final checkpoint existed but its summary did not: evaluate it.
-    train_summary = {k: v for k, v in _last_row(workdir).items() if k.startswith("train_")}
+    train_summary = {k: v for k, v in (metrics.read_rows(workdir) or [{}])[-1].items() if k.startswith("train_")}
     writer = metrics.MetricWriter(workdir, enabled=is_chief)
     try:
       eval_and_log(total)
@@ -360,15 +354,6 @@ def train_and_evaluate_segmentation(config: ml_collections.ConfigDict,
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
-
-
-def _last_row(workdir: str) -> dict[str, Any]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  return rows[-1] if rows else {}
 
 
 def main(argv) -> None:

@@ -171,25 +171,30 @@ class Plan:
 
   @classmethod
   def make(cls, config, info) -> "Plan":
-    devices = jax.device_count()
-    if config.batch_size % devices:
-      raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the "
-                       f"number of devices ({devices})")
-    num_shards = devices if config.mix_num_shards <= 0 else config.mix_num_shards
+    steps_per_epoch, total, eval_batch_size = count_steps(config, info.num_train)
+    num_shards = jax.device_count() if config.mix_num_shards <= 0 else config.mix_num_shards
     if config.batch_size % num_shards:
       raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by "
                        f"config.mix_num_shards ({num_shards})")
-    steps_per_epoch = max(1, info.num_train // config.batch_size)
-    total = (config.num_train_steps if config.num_train_steps > 0
-             else int(config.num_epochs * steps_per_epoch))
-    if total <= 0:
-      raise ValueError(f"config.num_epochs ({config.num_epochs}) gives no training step "
-                       f"({steps_per_epoch} steps per epoch)")
-    return cls(steps_per_epoch, total, -(-config.eval_batch_size // devices) * devices,
-               num_shards)
+    return cls(steps_per_epoch, total, eval_batch_size, num_shards)
 
 
-def _subset(config) -> dict[str, Any]:
+def count_steps(config, num_train: int) -> tuple[int, int, int]:
+  """(steps per epoch, total steps, eval batch size rounded up to the device count)."""
+  devices = jax.device_count()
+  if config.batch_size % devices:
+    raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the "
+                     f"number of devices ({devices})")
+  steps_per_epoch = max(1, num_train // config.batch_size)
+  total = (config.num_train_steps if config.num_train_steps > 0
+           else int(config.num_epochs * steps_per_epoch))
+  if total <= 0:
+    raise ValueError(f"config.num_epochs ({config.num_epochs}) gives no training step "
+                     f"({steps_per_epoch} steps per epoch)")
+  return steps_per_epoch, total, -(-config.eval_batch_size // devices) * devices
+
+
+def subset(config) -> dict[str, Any]:
   """The train subset of config.train_size / holdout_size (0: the whole train split)."""
   return {"train_size": config.train_size or None, "holdout_size": config.holdout_size}
 
@@ -252,7 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
             flush=True)
     return finished
   from experiments import input_pipeline  # pylint: disable=g-import-not-at-top
-  info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir, **_subset(config))
+  info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir, **subset(config))
   plan = Plan.make(config, info)
   total, is_chief = plan.total_steps, jax.process_index() == 0
   if is_chief:
@@ -272,7 +277,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   train_iter = input_pipeline.train_batches(
       config.dataset, batch_size=config.batch_size, seed=config.seed, data_dir=config.data_dir,
       augment=config.augment, process_index=jax.process_index(),
-      process_count=jax.process_count(), **_subset(config))
+      process_count=jax.process_count(), **subset(config))
   state = checkpointing.restore(mngr, state, train_iter)   # Also repositions train_iter.
   start_step = int(state.step)
   if start_step and is_chief:
@@ -349,80 +354,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     mngr.wait_until_finished()   # Pending async saves finish even when training fails.
     mngr.close()
   if not last_eval:   # The final checkpoint existed but its summary did not: evaluate it.
-    train_summary = _last_row(workdir, "metrics.jsonl")
+    train_summary = (metrics.read_rows(workdir) or [{}])[-1]
     eval_and_log(total)
   summary = {"model": config.model, "dataset": config.dataset, "mix": config.mix,
              "steps": total, "params": int(num_params),
              "eval_accuracy": last_eval["accuracy"], "eval_top5": last_eval["top5"],
              "eval_nll": last_eval["nll"], "eval_ece": last_eval["ece"],
-             "best_eval_accuracy": max(best_accuracy, _best_logged(workdir)),
+             "best_eval_accuracy": max([best_accuracy] + [r["eval_accuracy"] for r in metrics.read_rows(workdir)]),
              "train_loss": train_summary.get("train_loss", float("nan")),
-             "images_per_sec": _last_row(workdir, "train_log.jsonl").get(
+             "images_per_sec": (metrics.read_rows(workdir, "train_log.jsonl") or [{}])[-1].get(
                  "images_per_sec", meter.images_per_sec),
              "wall_time_s": time.perf_counter() - t0}
   if is_chief:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
-
-
-def _rows(workdir: str, name: str) -> list[dict[str, Any]]:
-  path = os.path.join(workdir, name)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
-def _last_row(workdir: str, name: str) -> dict[str, Any]:
-  rows = _rows(workdir, name)
-  return rows[-1] if rows else {}
-
-
-def _best_logged(workdir: str) -> float:
-  """The best eval accuracy of every eval so far (also those before a resume)."""
-  return max((r["eval_accuracy"] for r in _rows(workdir, "metrics.jsonl")), default=0.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Trained:
-  """A finished run, ready for analyses (see `load_trained`)."""
-  logits_fn: Callable[[jax.Array], jax.Array]   # uint8 [B, H, W, C] → float32 [B, K], eval mode.
-  features_fn: Callable[[jax.Array], jax.Array] | None   # → feature maps before global pooling.
-  info: Any            # the dataset's DatasetInfo
-  config: ml_collections.ConfigDict
-  step: int
-
-
-def load_trained(workdir: str, step: int | None = None) -> Trained:
-  """Restores a run's checkpoint (default: the latest) for inference on one device.
-
-  `logits_fn(images)` normalizes uint8 images with the dataset statistics and applies the model
-  in eval mode (running BatchNorm statistics), jitted. `features_fn` (None if the model has no
-  `features` method) returns the last feature maps before global pooling, for class-activation
-  maps: logits = head(mean over H, W of features).
-  """
-  from experiments import input_pipeline  # pylint: disable=g-import-not-at-top
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir, **_subset(config))
-  _, eval_graphdef, _ = create_train_state(config, info, optax.identity(), jax.random.key(0))
-  restored = checkpointing.load_numpy(os.path.join(workdir, "checkpoints"), step)
-  params, batch_stats = restored["params"], restored["batch_stats"]
-  mean, std = tuple(info.mean), tuple(info.std)
-
-  @jax.jit
-  def logits_fn(images):
-    return eval_logits(params, batch_stats, images, graphdef=eval_graphdef, mean=mean, std=std)
-
-  features_fn = None
-  if hasattr(nnx.merge(eval_graphdef, params, batch_stats), "features"):
-    @jax.jit
-    def features_fn(images):
-      model = nnx.merge(eval_graphdef, params, batch_stats)
-      return model.features(augment.normalize(images, mean, std))
-
-  return Trained(logits_fn, features_fn, info, config, int(restored["step"]))
 
 
 if __name__ == "__main__":   # `python -m experiments.train` is `python -m experiments.main`.

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from experiments import checkpointing
+from experiments import inference
 from experiments import train
 from experiments.configs import test as test_config
 
@@ -254,7 +255,7 @@ def test_fashion_mnist_trains_with_its_one_channel(tmp_path):
 
 def test_load_trained_reproduces_the_saved_eval_logits(uninterrupted):
   workdir, _ = uninterrupted
-  trained = train.load_trained(str(workdir))
+  trained = inference.load_trained(str(workdir))
   assert trained.step == 24 and trained.config.model == "resnet_small"
   from experiments import input_pipeline
   batch = next(iter(input_pipeline.eval_batches("shapes", batch_size=64)))

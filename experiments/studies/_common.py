@@ -86,9 +86,9 @@ def _test_arrays(config):
 
 def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Calibration, plus accuracy under occlusion of the test images (same boxes for every run)."""
-  from experiments import train  # Deferred: heavy.
+  from experiments import inference  # Deferred: heavy.
   del run, summary
-  trained = train.load_trained(workdir)
+  trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)
   curves = analysis.occlusion_curves(_predict_fn(trained), test["image"],
                                      np.asarray(test["label"]), mean=trained.info.mean)
@@ -112,9 +112,9 @@ def class_maps_fn(trained, workdir: str):
 
 def analyze_localization(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Robustness and calibration, plus CAM localization against the dataset's object boxes."""
-  from experiments import train  # Deferred: heavy.
+  from experiments import inference  # Deferred: heavy.
   out = analyze_robustness(run, workdir, summary)
-  trained = train.load_trained(workdir)
+  trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)
   images, labels = test["image"], np.asarray(test["label"])
   maps = class_maps_fn(trained, workdir)(images)
