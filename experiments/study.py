@@ -5,6 +5,11 @@ r"""Runs a named study: its training runs in order, skipping finished ones, resu
   python -m experiments.study cifar_methods          # run what is left (Ctrl-C: stop, rerun resumes)
   python -m experiments.study cifar_methods --only 'cutmix/*' --max-runs 2
 
+Several runners may work on one study at once (a second terminal, another host on a shared
+disk): each claims a run before training it (a `RUNNING` file holding its host and pid in the
+run's workdir) and skips the runs others hold, so two runners on two cores finish sooner than
+one. A claim left by a process that died (same host, pid gone) is taken over.
+
 Each finished run writes one small JSON, `experiments/results/<study>/<run>.json`: the config,
 seed, tags, final and per-epoch eval metrics, the study's analysis (calibration, robustness, ...),
 device, jax version, wall time and the git commit of the code that ran. Commit those files: a
@@ -80,8 +85,52 @@ def images_per_sec(results: list[dict], model: str) -> float | None:
   return _CPU_IMAGES_PER_SEC.get(model)
 
 
+CLAIM_FILE = "RUNNING"
+
+
+def claim_holder(workdir: pathlib.Path) -> str | None:
+  """"host:pid" of the live runner holding this run, or None (no claim, or a dead one here)."""
+  try:
+    host, pid = (workdir / CLAIM_FILE).read_text().split()
+  except (FileNotFoundError, ValueError):
+    return None
+  if host == platform.node():
+    try:
+      os.kill(int(pid), 0)
+    except ProcessLookupError:
+      return None
+    except PermissionError:
+      pass   # Alive, owned by someone else.
+  return f"{host}:{pid}"
+
+
+def claim(workdir: pathlib.Path) -> bool:
+  """Claims the run for this process; False if another live runner holds it."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  path = workdir / CLAIM_FILE
+  me = f"{platform.node()} {os.getpid()}"
+  for _ in range(2):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      if claim_holder(workdir) is not None:
+        return False
+      path.unlink(missing_ok=True)   # A dead runner's claim.
+      continue
+    with os.fdopen(fd, "w") as f:
+      f.write(me)
+    return True
+  return False
+
+
+def release(workdir: pathlib.Path) -> None:
+  path = workdir / CLAIM_FILE
+  if path.exists() and path.read_text().split() == [platform.node(), str(os.getpid())]:
+    path.unlink()
+
+
 def status_rows(study: studies.Study, results_root: pathlib.Path, workdir_root: pathlib.Path):
-  """(run, state, seconds_left or None) per run; state is done / partial / to do."""
+  """(run, state, seconds_left or None) per run; state is done / running / partial / to do."""
   finished = [json.loads(p.read_text()) for p in (results_root / study.name).glob("*.json")]
   rows = []
   for run in study.runs:
@@ -89,8 +138,10 @@ def status_rows(study: studies.Study, results_root: pathlib.Path, workdir_root: 
       rows.append((run, "done", 0.0))
       continue
     total = planned_steps(run.config)
-    done = checkpointed_step(workdir_of(workdir_root, study, run)) or 0
-    state = "partial" if done else "to do"
+    workdir = workdir_of(workdir_root, study, run)
+    done = checkpointed_step(workdir) or 0
+    holder = claim_holder(workdir)
+    state = f"running ({holder})" if holder else "partial" if done else "to do"
     rate = images_per_sec(finished, run.config.model)
     left = None if total is None or rate is None else (
         max(total - done, 0) * run.config.batch_size / rate)
@@ -109,10 +160,12 @@ def print_status(study_names: list[str], results_root: pathlib.Path,
   for name in study_names:
     study = studies.load(name)
     rows = status_rows(study, results_root, workdir_root)
-    counts = {s: sum(r[1] == s for r in rows) for s in ("done", "partial", "to do")}
+    counts = {s: sum(r[1].split()[0] == s for r in rows)
+              for s in ("done", "running", "partial", "to do")}
     lefts = [r[2] for r in rows if r[1] != "done"]
     left = None if any(x is None for x in lefts) else sum(lefts)
-    print(f"{name}: {counts['done']} done, {counts['partial']} partial, {counts['to do']} to do; "
+    print(f"{name}: {counts['done']} done, {counts['running']} running, "
+          f"{counts['partial']} partial, {counts['to do']} to do; "
           f"~{_fmt_seconds(left)} left on this machine — {study.question}")
     if per_run:
       for run, state, run_left in rows:
@@ -190,9 +243,22 @@ def run_study(name: str, results_root: pathlib.Path, workdir_root: pathlib.Path,
                      f"{[r.name for r in study.runs]}")
   print(f"{name}: {len(todo)} run(s) to do")
   finished = 0
-  for run in todo[:max_runs]:
-    print(f"[{name}] {run.name}", flush=True)
-    result = run_one(study, run, results_root, workdir_root)
+  for run in todo:
+    if max_runs is not None and finished >= max_runs:
+      break
+    workdir = workdir_of(workdir_root, study, run)
+    if result_path(results_root, study, run).exists():
+      continue   # Finished by another runner meanwhile.
+    if not claim(workdir):
+      print(f"[{name}] {run.name}: running in {claim_holder(workdir)}, skipped", flush=True)
+      continue
+    try:
+      if result_path(results_root, study, run).exists():
+        continue
+      print(f"[{name}] {run.name}", flush=True)
+      result = run_one(study, run, results_root, workdir_root)
+    finally:
+      release(workdir)
     finished += 1
     metric = next(k for k in sorted(result["summary"]) if k.startswith("eval_"))
     print(f"[{name}] {run.name}: {metric} {result['summary'][metric]:.4f}, "

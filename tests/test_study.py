@@ -1,6 +1,10 @@
 """experiments/study.py: runs, skips finished runs, resumes partial ones, lists, fails in one line."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -60,7 +64,7 @@ def test_run_writes_results_then_rerun_skips(tiny, tmp_path, monkeypatch, capsys
   capsys.readouterr()
   study_lib.print_status(["tiny"], results, workdirs, per_run=True)
   out = capsys.readouterr().out
-  assert "tiny: 2 done, 0 partial, 0 to do" in out
+  assert "tiny: 2 done, 0 running, 0 partial, 0 to do" in out
 
 
 def test_list_reports_partial_runs_from_their_checkpoints(tiny, tmp_path, capsys):
@@ -71,6 +75,32 @@ def test_list_reports_partial_runs_from_their_checkpoints(tiny, tmp_path, capsys
   assert [state for _, state, _ in rows] == ["to do", "partial"]
   # 4 steps of 16 images at the default resnet_small rate; the partial run has 2 left.
   assert rows[1][2] == pytest.approx(rows[0][2] / 2)
+
+
+def _dead_pid() -> int:
+  proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  return int(proc.stdout)
+
+
+def test_runners_skip_runs_claimed_by_a_live_runner_and_take_over_dead_claims(
+    tiny, tmp_path, capsys):
+  s, calls = tiny
+  results, workdirs = tmp_path / "results", tmp_path / "runs"
+  held, stale = (study_lib.workdir_of(workdirs, s, r) for r in s.runs)
+  held.mkdir(parents=True)
+  stale.mkdir(parents=True)
+  # seed0 is held by a live process on this host (the test's parent), seed1 by a dead one.
+  (held / study_lib.CLAIM_FILE).write_text(f"{platform.node()} {os.getppid()}")
+  (stale / study_lib.CLAIM_FILE).write_text(f"{platform.node()} {_dead_pid()}")
+  states = [state for _, state, _ in study_lib.status_rows(s, results, workdirs)]
+  assert states == [f"running ({platform.node()}:{os.getppid()})", "to do"]
+  assert study_lib.run_study("tiny", results, workdirs) == 1
+  assert calls == ["cutmix/seed1"]
+  assert "cutmix/seed0: running in" in capsys.readouterr().out
+  assert not (results / "tiny" / "cutmix__seed0.json").exists()
+  assert not (stale / study_lib.CLAIM_FILE).exists()   # released after the run
+  assert (held / study_lib.CLAIM_FILE).exists()        # someone else's claim is left alone
 
 
 def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
