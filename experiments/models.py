@@ -171,7 +171,8 @@ class ResNet(nnx.Module):
     """The last conv feature map before global pooling, (N, h, w, C), in `dtype`.
 
     `head(mean(features(x), (1, 2)))` is the logits, so a class-activation map
-    (Zhou et al. 2016) is `features(x) @ head.kernel[:, c]` (+ bias / (h·w)).
+    (Zhou et al. 2016) is `features(x) @ head.kernel[:, c] + head.bias[c]`, whose mean
+    over (h, w) is logit c.
     """
     x = self.stem(x.astype(self.dtype))
     if self.stem_bn is not None:

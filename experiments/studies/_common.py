@@ -96,7 +96,11 @@ def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[st
 
 
 def class_maps_fn(trained, workdir: str):
-  """uint8 images → class activation maps [N, h, w, K] = features · head kernel (+ bias / hw)."""
+  """uint8 images → class activation maps [N, h, w, K] = features · head kernel + bias.
+
+  Their mean over (h, w) is the logits. The localization box is invariant to the bias (it
+  thresholds each map relative to its own range).
+  """
   from experiments import checkpointing  # Deferred: heavy.
   head = checkpointing.load_numpy(os.path.join(workdir, "checkpoints"))["params"]["head"]
   kernel, bias = np.asarray(head["kernel"], np.float32), np.asarray(head["bias"], np.float32)
@@ -105,7 +109,7 @@ def class_maps_fn(trained, workdir: str):
     out = []
     for i in range(0, len(images), batch_size):
       f = np.asarray(trained.features_fn(images[i:i + batch_size]), np.float32)
-      out.append(f @ kernel + bias / (f.shape[1] * f.shape[2]))
+      out.append(f @ kernel + bias)
     return np.concatenate(out)
   return class_maps
 
