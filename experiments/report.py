@@ -269,43 +269,6 @@ def section_methods_full(name, rows, figures):
           + section_localization(name, rows, figures))
 
 
-def section_grid(name: str, rows: Sequence[dict], figures: pathlib.Path,
-                 group_tags: Sequence[str]) -> list[str]:
-  """Error per configuration (grouped by `group_tags`), mean ± sd over seeds."""
-  del figures
-  groups: dict[tuple, list[dict]] = defaultdict(list)
-  for r in rows:
-    groups[tuple(r["tags"].get(t) for t in group_tags)].append(r)
-  err = lambda r: 1.0 - r["summary"]["eval_accuracy"]
-  lines = [f"**{name}** — {provenance(rows)}", "",
-           "| " + " | ".join(group_tags) + " | seeds | top-1 error % | ECE % |",
-           "| " + " | ".join("---" for _ in group_tags) + " | ---: | ---: | ---: |"]
-  for key in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
-    rs = groups[key]
-    lines.append("| " + " | ".join(str(k) for k in key) + f" | {len(rs)} "
-                 f"| {fmt_pm([err(r) for r in rs])} "
-                 f"| {fmt_pm([r['analysis']['calibration']['ece'] for r in rs])} |")
-  return lines + [""]
-
-
-def section_data_efficiency(name, rows, figures):
-  lines = section_grid(name, rows, figures, ("dataset", "train_size", "method"))
-  by_set: dict[tuple, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
-  for r in rows:
-    by_set[(r["tags"]["dataset"], r["tags"]["train_size"])][r["tags"]["method"]][r["seed"]] = r
-  err = lambda r: 1.0 - r["summary"]["eval_accuracy"]
-  for key in sorted(by_set):
-    g = by_set[key]
-    if "cutmix" in g and "baseline" in g:
-      lines.append("- " + verdict(paired_vs(g, "cutmix", "baseline", err), "lower",
-                                  "top-1 error", f"{key[0]}, {key[1]} images: CutMix vs baseline"))
-  return lines + [""]
-
-
-def section_aggressive(name, rows, figures):
-  return section_grid(name, rows, figures, ("alpha", "prob", "schedule"))
-
-
 def section_patch_stats(name, rows, figures):
   """How often patches hide the object or carry none of the partner's (no training)."""
   del name, figures
@@ -326,21 +289,33 @@ def section_patch_stats(name, rows, figures):
   return lines + [""]
 
 
-SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path], list[str]]] = {
-    "patch_stats": section_patch_stats,
-    "cifar_methods": section_methods_full,
-    "shapes_methods": section_methods_full,
-    "data_efficiency": section_data_efficiency,
-    "aggressive_sampling": section_aggressive,
-}
-
-
-def _segmentation(name, rows, figures):
+def _segmentation(name, rows, figures, results):
+  del results
   from experiments.report_segmentation import section_segmentation  # It imports this module.
   return section_segmentation(name, rows, figures)
 
 
-SECTIONS["segmentation"] = _segmentation
+def _sweep(section_name: str):
+  def section(name, rows, figures, results):
+    from experiments import report_sweeps  # It imports this module.
+    return getattr(report_sweeps, section_name)(name, rows, figures, results)
+  return section
+
+
+def _alone(section):
+  """A section that needs no other study's results."""
+  return lambda name, rows, figures, results: section(name, rows, figures)
+
+
+# section(name, its rows, figures folder, every study's rows) -> Markdown lines.
+SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str]]] = {
+    "patch_stats": _alone(section_patch_stats),
+    "cifar_methods": _alone(section_methods_full),
+    "shapes_methods": _alone(section_methods_full),
+    "data_efficiency": _sweep("section_data_efficiency"),
+    "aggressive_sampling": _sweep("section_aggressive"),
+    "segmentation": _segmentation,
+}
 
 
 def render(results_root: pathlib.Path = RESULTS) -> str:
@@ -355,7 +330,7 @@ def render(results_root: pathlib.Path = RESULTS) -> str:
     progress = f"{len(rows)} of {planned} runs done" if planned else f"{len(rows)} results"
     lines += [f"#### {name} ({progress})", ""]
     if rows:
-      lines += section(name, rows, figures)
+      lines += section(name, rows, figures, results)
     else:
       lines += [f"Not run yet: `python -m experiments.study {name}`.", ""]
   return "\n".join(lines).rstrip() + "\n"
