@@ -1,0 +1,158 @@
+"""The report's claims table: each claim about CutMix, its verdict here in numbers, its study.
+
+Every verdict is computed from the committed results, paired by seed with a 95% t interval: a
+direction is stated only where the interval excludes 0, and nothing is stated before a
+comparison has 3 paired seeds. So the table is as current as `experiments/results/`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+
+from experiments import report_sweeps
+from experiments.report_sweeps import error, paired
+
+MIN_SEEDS = 3
+
+
+def clause(d: dict, lower: str, higher: str, scale: float = 100.0, unit: str = "") -> str:
+  """"lower (−1.20 [−2.00, −0.40])", "no difference (+0.30 [−1.20, +1.80])", "1 of 3 seeds"."""
+  if d["n"] < MIN_SEEDS:
+    return f"{d['n']} of {MIN_SEEDS} seeds so far"
+  nums = f"{scale * d['mean']:+.2f}{unit} [{scale * d['lo']:+.2f}, {scale * d['hi']:+.2f}]"
+  if d["lo"] <= 0 <= d["hi"]:
+    return f"no difference ({nums})"
+  return f"{lower if d['mean'] < 0 else higher} ({nums})"
+
+
+def _methods(results, study: str, analysis: str | None = None) -> dict[str, dict[int, dict]]:
+  """{method: {seed: run}} of a study's runs (only those that stored `analysis`, if given)."""
+  groups: dict[str, dict[int, dict]] = defaultdict(dict)
+  for r in results.get(study, []):
+    if analysis is None or analysis in r.get("analysis", {}):
+      groups[str(r["tags"]["method"])][r["seed"]] = r
+  return groups
+
+
+def _vs(groups, pairs, metric: Callable[[dict], float], lower: str, higher: str) -> str:
+  parts = [f"{a} − {b}: {clause(paired(groups, a, b, metric), lower, higher)}"
+           for a, b in pairs if a in groups and b in groups]
+  return "; ".join(parts) if parts else "no runs yet"
+
+
+def accuracy(results) -> str:
+  out = []
+  for study in ("cifar_methods", "shapes_methods"):
+    g = _methods(results, study)
+    pairs = [("cutmix", m) for m in ("baseline", "cutout", "mixup")]
+    out.append(f"{study}, top-1 error: " + _vs(g, pairs, error, "lower", "higher"))
+  return "<br>".join(out)
+
+
+def calibration(results) -> str:
+  g = _methods(results, "cifar_methods")
+  cal = lambda k: (lambda r: r["analysis"]["calibration"][k])
+  return ("cifar_methods, ECE before scaling: "
+          + _vs(g, [("cutmix", "baseline")], cal("ece"), "lower", "higher")
+          + "<br>after temperature scaling: "
+          + _vs(g, [("cutmix", "baseline")], cal("ece_scaled"), "lower", "higher"))
+
+
+def _occluded(r, kind="random_zero", fraction=0.25):
+  occ = r["analysis"]["occlusion"]
+  return occ[kind][occ["fractions"].index(fraction)]
+
+
+def robustness(results) -> str:
+  out = []
+  for study in ("cifar_methods", "shapes_methods"):
+    g = _methods(results, study, "occlusion")
+    out.append(f"{study}, accuracy with 25% of the image zeroed: "
+               + _vs(g, [("cutmix", "baseline")], _occluded, "lower", "higher"))
+  return "<br>".join(out)
+
+
+def localization(results) -> str:
+  g = _methods(results, "shapes_methods", "localization")
+  loc = lambda r: r["analysis"]["localization"]["gt_known_loc"]
+  return ("shapes_methods, GT-known localization (IoU ≥ 0.5): "
+          + _vs(g, [("cutmix", m) for m in ("baseline", "cutout", "mixup")], loc,
+                "lower", "higher"))
+
+
+def data_efficiency(results) -> str:
+  rows = results.get("data_efficiency", [])
+  if not rows:
+    return "no runs yet"
+  groups, _ = report_sweeps.efficiency_groups(rows, results)
+  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+  out = []
+  for size in sizes:
+    d = paired(groups[("cifar10_jpeg", size)], "cutmix", "baseline")
+    out.append(f"{size}: {clause(d, 'lower', 'higher')}")
+  text = "CIFAR-10 CutMix − baseline error by training images: " + "; ".join(out)
+  if len(sizes) >= 2:
+    d = report_sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
+    text += (f"<br>gain at {sizes[0]} − gain at {sizes[-1]}: "
+             + clause(d, "larger gain with less data", "larger gain with more data"))
+  if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
+    d = report_sweeps.gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
+    text += ("<br>gain on Fashion-MNIST − gain on CIFAR-10 (5k each): "
+             + clause(d, "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
+  return text
+
+
+def aggressive(results) -> str:
+  rows = results.get("aggressive_sampling", [])
+  if not rows:
+    return "no runs yet"
+  groups, _ = report_sweeps.aggressive_groups(rows, results)
+  default = report_sweeps.DEFAULT_SETTING
+  parts = [f"{s}: {clause(paired(groups, s, default), 'lower', 'higher')}"
+           for s in sorted(groups) if s not in ("baseline", default)]
+  return f"error − error of {default}: " + "; ".join(parts)
+
+
+def segmentation(results) -> str:
+  g = _methods(results, "segmentation")
+  miou = lambda r: r["summary"]["eval_miou"]
+  return "mIoU: " + _vs(g, [("cutmix_images_only", "none"), ("cutmix_consistent", "none"),
+                            ("mixup_consistent", "none")], miou, "lower", "higher")
+
+
+def occluding_patches(results) -> str:
+  stats = {r["op"]: r for r in results.get("patch_stats", [])}
+  text = "".join(
+      f"{op}: own object hidden in {100 * stats[op]['own_hidden']:.1f}% of mixes, partner's "
+      f"object absent from the patch in {100 * stats[op]['partner_absent']:.1f}%<br>"
+      for op in ("cutmix", "resizemix", "saliencymix", "fmix") if op in stats)
+  g = _methods(results, "shapes_methods")
+  return text + "shapes_methods, top-1 error: " + _vs(
+      g, [(m, "cutmix") for m in ("resizemix", "saliencymix", "fmix")], error, "lower", "higher")
+
+
+CLAIMS: Sequence[tuple[str, str, Callable[[Mapping], str]]] = (
+    ("1. CutMix beats baseline, Cutout and Mixup in accuracy", "`cifar_methods`, "
+     "`shapes_methods`", accuracy),
+    ("2. better calibrated (before / after temperature scaling)", "`cifar_methods`", calibration),
+    ("3. more robust to occlusion", "`cifar_methods`, `shapes_methods`", robustness),
+    ("4. better localization (CAM → box, IoU ≥ 0.5)", "`shapes_methods`", localization),
+    ("5. gain shrinks with more data / on low-diversity data", "`data_efficiency`",
+     data_efficiency),
+    ("6. too aggressive sampling hurts (α, prob, minmax, off for the last epochs)",
+     "`aggressive_sampling`", aggressive),
+    ("7. falters where spatial coherence matters (segmentation)", "`segmentation`",
+     segmentation),
+    ("8. pasted patches hide the object / carry none of the partner's, and variants fix it",
+     "`patch_stats`, `shapes_methods`", occluding_patches),
+)
+
+
+def claims_table(results: Mapping[str, Sequence[dict]]) -> list[str]:
+  lines = ["Each verdict: method − reference, paired by seed, in points, mean [95% interval]; "
+           "*no difference* where the interval includes 0; none before 3 paired seeds.", "",
+           "| claim | verdict here | study |", "| --- | --- | --- |"]
+  for claim, study, verdict in CLAIMS:
+    lines.append(f"| {claim} | {verdict(results)} | {study} |")
+  return lines + [""]

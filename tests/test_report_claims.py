@@ -1,0 +1,36 @@
+"""experiments/report_claims.py: each claim's verdict comes from the paired results, with
+hand-computed intervals, and waits for 3 seeds."""
+
+from experiments import report
+from tests.test_report_sweeps import _cifar_methods, _interval, _write
+
+
+def _claim_row(text, number):
+  return next(line for line in text.splitlines() if line.startswith(f"| {number}. "))
+
+
+def test_accuracy_and_calibration_claims_from_three_paired_seeds(tmp_path):
+  base, cut = [0.66, 0.65, 0.655], [0.68, 0.675, 0.69]
+  rows = _cifar_methods(base, cut)
+  for r in rows:   # CutMix's ECE 1 point lower on every seed.
+    if r["tags"]["method"] == "cutmix":
+      r["analysis"] = {"calibration": dict(r["analysis"]["calibration"], ece=0.02)}
+  _write(tmp_path, rows)
+  text = report.render(tmp_path)
+  mean, lo, hi = _interval([100 * (b - c) for b, c in zip(base, cut)])   # error difference
+  assert hi < 0
+  assert (f"cifar_methods, top-1 error: cutmix − baseline: lower ({mean:+.2f} [{lo:+.2f}, "
+          f"{hi:+.2f}])") in _claim_row(text, 1)
+  # Constant differences have a zero-width interval: −1 point on every seed.
+  assert "ECE before scaling: cutmix − baseline: lower (-1.00 [-1.00, -1.00])" in \
+      _claim_row(text, 2)
+  assert "after temperature scaling: cutmix − baseline: no difference (+0.00" in \
+      _claim_row(text, 2)
+  assert "shapes_methods, top-1 error: no runs yet" in _claim_row(text, 1)
+
+
+def test_no_verdict_before_three_seeds(tmp_path):
+  _write(tmp_path, _cifar_methods([0.66, 0.65], [0.70, 0.69]))
+  row = _claim_row(report.render(tmp_path), 1)
+  assert "cutmix − baseline: 2 of 3 seeds so far" in row
+  assert "lower" not in row and "higher" not in row
