@@ -189,3 +189,48 @@ def test_ops_by_name_are_the_public_functions_and_targets_keep_the_draws():
     mixed = jaxmix.OPS[name](key, images, jnp.arange(4), num_classes=4, masks=soft, **options)
     np.testing.assert_array_equal(np.asarray(mixed[0]), np.asarray(plain[0]))
     assert len(mixed) == 3 and mixed[2].shape == soft.shape
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_policy_masks_paste_where_cutmix_drew_and_blend_where_mixup_drew(mode):
+  """`jaxmix.mix(..., masks=)` against a NumPy restatement on the policy's own draws.
+
+  Key derivation (mixing.py): key_partner, key_params = split(key); the draws are
+  `sample_mix_params(key_params, ...)`; partners are timm's flip (i ↔ B − 1 − i).
+  """
+  b, h, w, k, ignore = 6, 7, 9, 4, 255
+  config = jaxmix.MixConfig(num_classes=k, mixup_alpha=0.8, cutmix_alpha=1.0, prob=0.8,
+                            switch_prob=0.5, mode=mode)
+  seen = set()
+  for seed in range(8):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (b, h, w, 3), dtype=np.uint8)
+    y = rng.integers(0, k, b)
+    masks = rng.integers(0, k, (b, h, w)).astype(np.int32)
+    masks[rng.random((b, h, w)) < 0.1] = ignore
+    key = jax.random.key(seed)
+    got_x, got_y, got_m = jaxmix.mix(key, jnp.asarray(x), jnp.asarray(y), config,
+                                     masks=jnp.asarray(masks), ignore_value=ignore)
+    plain_x, plain_y = jaxmix.mix(key, jnp.asarray(x), jnp.asarray(y), config)
+    np.testing.assert_array_equal(np.asarray(got_x), np.asarray(plain_x))
+    np.testing.assert_array_equal(np.asarray(got_y), np.asarray(plain_y))
+
+    p = jaxmix.sample_mix_params(jax.random.split(key)[1], config, b, h, w)
+    per = lambda v: np.broadcast_to(np.asarray(v), (b,))
+    lam, use_cutmix = per(p["lam"]).astype(np.float64), per(p["use_cutmix"])
+    y1, y2, x1, x2 = (per(c) for c in p["box"])
+    rows = np.eye(k)[np.where(masks == ignore, 0, masks)] * (masks != ignore)[..., None]
+    partner = rows[::-1]
+    want = np.empty_like(rows)
+    for i in range(b):
+      if use_cutmix[i]:
+        inside = np.zeros((h, w), bool)
+        inside[y1[i]:y2[i], x1[i]:x2[i]] = True
+        want[i] = np.where(inside[..., None], partner[i], rows[i])
+        seen.add("paste" if inside.any() else "unmixed")
+      else:
+        want[i] = lam[i] * rows[i] + (1.0 - lam[i]) * partner[i]
+        seen.add("blend" if lam[i] != 1.0 else "unmixed")
+    assert np.asarray(got_m).dtype == np.float32
+    np.testing.assert_allclose(np.asarray(got_m), want, rtol=0, atol=1e-6)
+  assert {"paste", "blend"} <= seen   # both branches were checked

@@ -87,7 +87,12 @@ Y = jnp.arange(4)
                           masks=X[..., 0]), "num_mixed must be 2"),
     (lambda: jaxmix.mixup(jax.random.key(0), X, Y, masks=X[..., 0]), "num_classes is required"),
     (lambda: jaxmix.mix(jax.random.key(0), X, Y, jaxmix.MixConfig(num_classes=4),
-                        masks=X[..., 0]), "jaxmix.mix does not mix targets"),
+                        boxes={"boxes": np.zeros((4, 1, 4)), "valid": np.ones((4, 1), bool)}),
+     "jaxmix.mix does not mix boxes"),
+    (lambda: jaxmix.mix(jax.random.key(0), X, Y, jaxmix.MixConfig(num_classes=4),
+                        mask=X[..., 0]), r"mix\(\) got unexpected keyword argument\(s\) \['mask'\]"),
+    (lambda: jaxmix.mix(jax.random.key(0), X, Y, jaxmix.MixConfig(num_classes=4),
+                        masks=X[:, :2, :, 0]), "integer dense targets must have shape"),
 ])
 def test_bad_input_raises_clear_error(call, match):
   with pytest.raises((ValueError, TypeError), match=match):

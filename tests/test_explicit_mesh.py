@@ -1,4 +1,4 @@
-"""Every op with dense targets runs under an Explicit-axes mesh and equals the unsharded result.
+"""Every op (and the policy, `jaxmix.mix`) with dense targets runs under an Explicit-axes mesh and equals the unsharded result.
 
 With `AxisType.Explicit` JAX refuses a select or a vmap whose operands are sharded differently;
 jaxmix's per-sample masks and boxes come from the replicated key while the batch is sharded, so
@@ -22,13 +22,16 @@ SCRIPT = textwrap.dedent("""
     shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
     key = jax.random.key(0)
     failures = []
-    for op in ("cutmix", "resizemix", "saliencymix", "fmix", "smoothmix", "mixup", "cutout"):
+    policy = lambda k, x, y, mode, masks, **kw: jaxmix.mix(
+        k, x, y, jaxmix.MixConfig(num_classes=4, num_shards=2, mode=mode), masks=masks)
+    ops = dict(jaxmix.OPS, mix=policy)
+    for op in ("cutmix", "resizemix", "saliencymix", "fmix", "smoothmix", "mixup", "cutout", "mix"):
       for mode in ("batch", "elem"):
         if op == "cutout":
           kw = dict(size=4, mode=mode, masks=m)
         else:
           kw = dict(num_classes=4, num_shards=2, mode=mode, masks=m)
-        f = lambda k, x, y, m, op=op, kw=kw: jaxmix.OPS[op](k, x, y, **{**kw, "masks": m})
+        f = lambda k, x, y, m, op=op, kw=kw: ops[op](k, x, y, **{**kw, "masks": m})
         want = jax.jit(f)(key, x, y, m)
         with jax.set_mesh(mesh):
           got = jax.jit(f)(jax.device_put(key, NamedSharding(mesh, P())), shard(x), shard(y),

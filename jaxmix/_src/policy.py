@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxmix._src import _checks
 from jaxmix._src import _layout
+from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import mixing
 from jaxmix._src import modes
@@ -162,32 +163,47 @@ def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
     config: a `MixConfig`.
     step: the training step (may be traced); required when the config holds
       schedules, which are evaluated at it.
-    **targets: not supported: the policy switches between a paste and a blend
-      per draw, so masks, boxes and extras are refused with a one-line error;
-      mix them with `jaxmix.cutmix` / `jaxmix.mixup` (`masks=`, `boxes=`).
+    **targets: `masks=` (dense targets), `extras=` (arrays laid out like the
+      images) and `ignore_value=`, mixed with the same draws and partners. The
+      policy pastes for some draws and blends for others, so masks come back as
+      float32 soft rows [B, H, W, K] (NCHW: [B, K, H, W]) either way: a pasted
+      pixel's row is exactly the one-hot row of the pixel it shows, a blended
+      pixel's row is λ·own + (1 − λ)·partner; integer maps are one-hot over
+      `config.num_classes` first (ignored pixels: zero rows). `boxes=` is
+      refused: a blend keeps both images' boxes, a paste cuts them, and one
+      output cannot be both; use `jaxmix.cutmix` / `jaxmix.mixup` for boxes.
 
   Returns:
-    (mixed_images, label_rows): float32 rows [B, K] summing to 1 (multi-hot rows
-    with `multi_label`).
+    (mixed_images, label_rows[, mixed_masks]) plus the mixed extras, if any:
+    label rows are float32 [B, K] summing to 1 (multi-hot rows with
+    `multi_label`).
   """
   if not isinstance(config, MixConfig):
     raise TypeError(f"config must be a jaxmix.MixConfig, got {type(config).__name__}")
-  if targets:
-    raise ValueError(f"jaxmix.mix does not mix targets ({', '.join(sorted(targets))}): the "
-                     "policy switches between paste and blend per draw; use jaxmix.cutmix or "
-                     "jaxmix.mixup with masks=/boxes=")
+  if targets.get("boxes") is not None:
+    raise ValueError("jaxmix.mix does not mix boxes: the policy pastes for some draws and "
+                     "blends for others; use jaxmix.cutmix or jaxmix.mixup with boxes=")
   if step is None and any(callable(getattr(config, f)) for f in _SCHEDULABLE):
     raise ValueError("config holds schedules; pass step= to mix to evaluate them")
   if step is not None:
     config = config.at_step(step)
   _checks.check_images(images)
-  out = mixing.mix_batch(key, images, labels, policy_op(config, images), mode=config.mode,
-                         partner=config.partner, num_shards=config.num_shards,
-                         axis_name=config.axis_name, num_classes=config.num_classes,
-                         label_smoothing=config.label_smoothing,
-                         multi_label=config.multi_label)
+  height, width = _layout.image_size(images, config.data_format)
+
+  def geometry(params):
+    """The image's own weight per pixel: 0 inside a pasted box, λ for a blend."""
+    pasted = boxes.box_mask(params["box"], height, width).astype(jnp.float32)
+    lam = jnp.asarray(params["lam"], jnp.float32)[..., None, None]
+    use_cutmix = jnp.asarray(params["use_cutmix"])[..., None, None]
+    return ("mask", jnp.where(use_cutmix, 1.0 - pasted, lam))
+
+  out = batch.run_op(key, images, labels, policy_op(config, images), geometry,
+                     mode=config.mode, partner=config.partner, num_shards=config.num_shards,
+                     num_classes=config.num_classes, label_smoothing=config.label_smoothing,
+                     data_format=config.data_format, axis_name=config.axis_name,
+                     multi_label=config.multi_label, name="mix", **targets)
   # Traced settings cannot raise inside jit; invalid ones make the labels NaN (loud).
-  return out.images, jnp.where(_settings_valid(config), out.targets, jnp.nan)
+  return (out[0], jnp.where(_settings_valid(config), out[1], jnp.nan)) + tuple(out[2:])
 
 
 def policy_op(config: MixConfig, images: jax.Array) -> mixing.MixOp:
