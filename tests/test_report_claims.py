@@ -34,3 +34,16 @@ def test_no_verdict_before_three_seeds(tmp_path):
   row = _claim_row(report.render(tmp_path), 1)
   assert "cutmix − baseline: 2 of 3 seeds so far" in row
   assert "lower" not in row and "higher" not in row
+
+
+def test_holds_column_follows_the_primary_comparison(tmp_path):
+  # CutMix 2–3 points less accurate on every seed: claim 1 does not hold here.
+  _write(tmp_path, _cifar_methods([0.66, 0.65, 0.655], [0.64, 0.62, 0.63]))
+  row = _claim_row(report.render(tmp_path), 1)
+  assert row.split(" | ")[1] == "**does not hold**"
+  # Differences of −1, +1, 0 points: the interval includes 0.
+  _write(tmp_path, _cifar_methods([0.66, 0.65, 0.655], [0.67, 0.64, 0.655]))
+  assert _claim_row(report.render(tmp_path), 1).split(" | ")[1] == "not shown (no difference)"
+  _write(tmp_path, _cifar_methods([0.66, 0.65, 0.655], [0.68, 0.67, 0.665]))
+  assert _claim_row(report.render(tmp_path), 1).split(" | ")[1] == "**holds**"
+  assert _claim_row(report.render(tmp_path), 7).split(" | ")[1] == "pending (0 of 3 seeds)"
