@@ -118,7 +118,8 @@ def segmentation(results) -> str:
   g = _methods(results, "segmentation")
   miou = lambda r: r["summary"]["eval_miou"]
   return "mIoU: " + _vs(g, [("cutmix_images_only", "none"), ("cutmix_consistent", "none"),
-                            ("mixup_consistent", "none")], miou, "lower", "higher")
+                            ("mixup_consistent", "none"),
+                            ("cutmix_consistent", "cutmix_images_only")], miou, "lower", "higher")
 
 
 def occluding_patches(results) -> str:

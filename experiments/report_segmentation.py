@@ -41,10 +41,10 @@ def _pm(values: Sequence[float]) -> str:
   return f"{mean:.2f} ± {sd:.2f}"
 
 
-def _paired(groups, method: str, key: str) -> dict:
-  seeds = sorted(set(groups[method]) & set(groups[BASELINE]))
+def _paired(groups, method: str, key: str, reference: str = BASELINE) -> dict:
+  seeds = sorted(set(groups[method]) & set(groups[reference]))
   return analysis.paired_difference([groups[method][s]["summary"][key] for s in seeds],
-                                    [groups[BASELINE][s]["summary"][key] for s in seeds])
+                                    [groups[reference][s]["summary"][key] for s in seeds])
 
 
 def _fmt_diff(d: dict) -> str:
@@ -54,14 +54,14 @@ def _fmt_diff(d: dict) -> str:
   return f"{100 * d['mean']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}]{star}"
 
 
-def _verdict(method: str, d: dict) -> str:
+def _verdict(method: str, d: dict, reference: str = BASELINE) -> str:
   if d["n"] < 2:
-    return f"{method} vs none: only {d['n']} paired seed(s), no verdict yet."
+    return f"{method} vs {reference}: only {d['n']} paired seed(s), no verdict yet."
   interval = f"paired Δ mIoU {100 * d['mean']:+.2f} points, 95% CI [{100 * d['lo']:+.2f}, " \
              f"{100 * d['hi']:+.2f}]"
   if d["lo"] <= 0 <= d["hi"]:
-    return f"{method} vs none: no difference in mIoU ({interval} includes 0)."
-  return f"{method} vs none: {'higher' if d['mean'] > 0 else 'lower'} mIoU ({interval})."
+    return f"{method} vs {reference}: no difference in mIoU ({interval} includes 0)."
+  return f"{method} vs {reference}: {'higher' if d['mean'] > 0 else 'lower'} mIoU ({interval})."
 
 
 def curve_figure(groups, path: pathlib.Path) -> bool:
@@ -115,7 +115,11 @@ def section_segmentation(name: str, rows: Sequence[dict], figures: pathlib.Path)
   if BASELINE in groups:
     lines += ["- " + _verdict(m, _paired(groups, m, "eval_miou")) for m in groups
               if m != BASELINE]
-    lines.append("")
+  if "cutmix_consistent" in groups and "cutmix_images_only" in groups:
+    # Does mixing the masks with the images remove the harm of mixing the images alone?
+    lines.append("- " + _verdict("cutmix_consistent", _paired(
+        groups, "cutmix_consistent", "eval_miou", "cutmix_images_only"), "cutmix_images_only"))
+  lines.append("")
   fig = figures / f"{name}_miou.png"
   if curve_figure(groups, fig):
     link = report._link(fig)  # pylint: disable=protected-access
