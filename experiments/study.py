@@ -5,8 +5,8 @@ r"""Runs a named study: its training runs in order, skipping finished ones, resu
   python -m experiments.study cifar_methods          # run what is left (Ctrl-C: stop, rerun resumes)
   python -m experiments.study cifar_methods --only 'cutmix/*' --max-runs 2
 
-Several runners may work on one study at once (a second terminal, another host on a shared
-disk): each claims a run before training it (a `RUNNING` file holding its host and pid in the
+Several runners may work on one study at once (`--jobs N` starts N on this host; or a second
+terminal, or another host on a shared disk): each claims a run before training it (a `RUNNING` file holding its host and pid in the
 run's workdir) and skips the runs others hold, so two runners on two cores finish sooner than
 one. A claim left by a process that died (same host, pid gone) is taken over.
 
@@ -232,15 +232,19 @@ def run_one(study: studies.Study, run: studies.Run, results_root: pathlib.Path,
   return result
 
 
+def check_only(study: studies.Study, only: str | None) -> None:
+  if only is not None and not any(fnmatch.fnmatch(r.name, only) for r in study.runs):
+    raise ValueError(f"--only {only!r} matches no run of {study.name}; runs: "
+                     f"{[r.name for r in study.runs]}")
+
+
 def run_study(name: str, results_root: pathlib.Path, workdir_root: pathlib.Path,
               only: str | None = None, max_runs: int | None = None) -> int:
   """Runs what is left of study `name`; returns how many runs finished."""
   study = studies.load(name)
   todo = [r for r in study.runs if not result_path(results_root, study, r).exists()
           and (only is None or fnmatch.fnmatch(r.name, only))]
-  if only is not None and not any(fnmatch.fnmatch(r.name, only) for r in study.runs):
-    raise ValueError(f"--only {only!r} matches no run of {name}; runs: "
-                     f"{[r.name for r in study.runs]}")
+  check_only(study, only)
   print(f"{name}: {len(todo)} run(s) to do")
   finished = 0
   for run in todo:
@@ -266,6 +270,13 @@ def run_study(name: str, results_root: pathlib.Path, workdir_root: pathlib.Path,
   return finished
 
 
+def runner_command(args: argparse.Namespace) -> list[str]:
+  """The command of one more runner on the same study (for `--jobs`)."""
+  cmd = [sys.executable, "-m", "experiments.study", args.name,
+         "--results", str(args.results), "--workdirs", str(args.workdirs)]
+  return cmd + (["--only", args.only] if args.only else [])
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog="python -m experiments.study", description=__doc__.split("\n\n")[0],
@@ -274,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--list", action="store_true", help="show done / partial / to do")
   parser.add_argument("--only", help="run only runs whose name matches this glob")
   parser.add_argument("--max-runs", type=int, help="stop after this many finished runs")
+  parser.add_argument("--jobs", type=int, default=1,
+                      help="runners on this host, each training a different run (default 1)")
   parser.add_argument("--results", type=pathlib.Path, default=DEFAULT_RESULTS,
                       help="results folder (default: experiments/results, committed)")
   parser.add_argument("--workdirs", type=pathlib.Path, default=DEFAULT_WORKDIRS,
@@ -288,7 +301,18 @@ def main(argv: list[str] | None = None) -> int:
       print_status([args.name] if args.name else studies.names(), args.results,
                    args.workdirs, per_run=args.name is not None)
       return 0
-    run_study(args.name, args.results, args.workdirs, args.only, args.max_runs)
+    if args.jobs < 1:
+      raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs > 1 and args.max_runs is not None:
+      raise ValueError("--jobs and --max-runs cannot be combined (which runner would stop?)")
+    check_only(studies.load(args.name), args.only)
+    children = [subprocess.Popen(runner_command(args)) for _ in range(args.jobs - 1)]
+    try:
+      run_study(args.name, args.results, args.workdirs, args.only, args.max_runs)
+    finally:   # Ctrl-C reaches the children too: let them save their checkpoints.
+      codes = [c.wait() for c in children]
+    if any(codes):
+      return max(codes)
   except (ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

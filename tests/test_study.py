@@ -103,6 +103,32 @@ def test_runners_skip_runs_claimed_by_a_live_runner_and_take_over_dead_claims(
   assert (held / study_lib.CLAIM_FILE).exists()        # someone else's claim is left alone
 
 
+def test_jobs_starts_more_runners_on_the_same_study_and_waits_for_them(
+    tiny, tmp_path, monkeypatch):
+  started = []
+
+  real_popen = subprocess.Popen
+
+  class FakeRunner:   # stands in for a runner; the parent trains the tiny study itself
+    def wait(self):
+      return 0
+
+  def popen(cmd, **kwargs):   # git (the result's commit) still runs for real
+    if cmd[1:3] != ["-m", "experiments.study"]:
+      return real_popen(cmd, **kwargs)
+    started.append(cmd)
+    return FakeRunner()
+
+  monkeypatch.setattr(study_lib.subprocess, "Popen", popen)
+  results, workdirs = tmp_path / "results", tmp_path / "runs"
+  assert study_lib.main(["tiny", "--jobs", "3", "--only", "cutmix/seed1", "--results",
+                         str(results), "--workdirs", str(workdirs)]) == 0
+  assert started == [[sys.executable, "-m", "experiments.study", "tiny", "--results",
+                      str(results), "--workdirs", str(workdirs), "--only", "cutmix/seed1"]] * 2
+  assert (results / "tiny" / "cutmix__seed1.json").exists()
+  assert not (results / "tiny" / "cutmix__seed0.json").exists()
+
+
 def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
   assert study_lib.main(["nope", "--results", str(tmp_path)]) == 2
   assert capsys.readouterr().err.strip() == "error: unknown study 'nope'"
@@ -110,6 +136,10 @@ def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
   err = capsys.readouterr().err
   assert err.startswith("error: --only 'mixup/*' matches no run of tiny") and err.count("\n") == 1
   assert study_lib.main(["tiny", "--max-runs", "0"]) == 2
+  assert study_lib.main(["tiny", "--jobs", "0"]) == 2
+  assert capsys.readouterr().err.endswith("error: --jobs must be >= 1, got 0\n")
+  assert study_lib.main(["tiny", "--jobs", "2", "--max-runs", "1"]) == 2
+  assert "cannot be combined" in capsys.readouterr().err
 
 
 def test_run_names_and_duplicates_are_checked():
