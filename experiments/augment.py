@@ -27,7 +27,7 @@ import jaxmix
 import ml_collections
 
 # jaxmix ops beyond the timm policy, by their `jaxmix.OPS` names; options in config.mix_kwargs.
-VARIANTS = ("resizemix", "saliencymix", "fmix", "smoothmix")
+VARIANTS = ("resizemix", "saliencymix", "fmix", "gridmix", "smoothmix")
 MIX_CHOICES = ("none", "cutout", "mixup", "cutmix", "mix") + VARIANTS
 # Options of a variant that the trainer sets itself (from the dataset and the other fields).
 _TRAINER_OPTIONS = ("num_classes", "mode", "partner", "label_smoothing", "num_shards")

@@ -1,6 +1,7 @@
 """Writes the README's gallery: every jaxmix op on real photos, with masks and boxes.
 
-Rows: the originals, then Cutout, CutMix, Mixup, ResizeMix, SaliencyMix, FMix and SmoothMix
+Rows: the originals, then Cutout, CutMix, Mixup, ResizeMix, SaliencyMix, FMix, GridMix and
+SmoothMix
 (per sample, partner = flip, one key). Columns: the four photos with their
 detection boxes (class and box weight), then the dense targets (segmentation
 maps) of the first two, mixed by the same call. The photos are scikit-image's
@@ -45,6 +46,7 @@ OPS = (
     ("ResizeMix (whole partner)", "resizemix", {}),
     ("SaliencyMix (salient box)", "saliencymix", {}),
     ("FMix (Fourier mask)", "fmix", {}),
+    ("GridMix (grid of holes)", "gridmix", {}),
     ("SmoothMix (soft blob)", "smoothmix", {}),
 )
 

@@ -45,6 +45,8 @@ from jaxmix._src.dense import one_hot_map
 from jaxmix._src.fmix import binarise_mask
 from jaxmix._src.fmix import fmix
 from jaxmix._src.fmix import sample_mask as sample_fmix_mask
+from jaxmix._src.gridmix import grid_mask
+from jaxmix._src.gridmix import gridmix
 from jaxmix._src.registry import OPS
 from jaxmix._src.registry import mix_dict
 from jaxmix._src.registry import mix_targets
@@ -96,6 +98,8 @@ __all__ = (
     "OPS",
     "binarise_mask",
     "fmix",
+    "grid_mask",
+    "gridmix",
     "mix_dict",
     "mix_targets",
     "one_hot_map",

@@ -148,7 +148,7 @@ def test_other_regularizers_and_bf16_train(mix, bf16):
 # mix_off_last_epochs).
 
 
-@pytest.mark.parametrize("mix", ["resizemix", "saliencymix", "fmix", "smoothmix"])
+@pytest.mark.parametrize("mix", ["resizemix", "saliencymix", "fmix", "gridmix", "smoothmix"])
 def test_variants_are_selectable_by_name_and_call_the_jaxmix_op(mix):
   config = test_config.get_config()
   config.mix, config.mix_mode, config.mix_partner = mix, "elem", "flip"

@@ -92,7 +92,7 @@ def test_check_dense_shapes():
 
 B, H, W = 4, 8, 10
 MIX_OPS = {"cutmix": {}, "mixup": {}, "resizemix": {"scale": (0.3, 0.9)},
-           "saliencymix": {}, "fmix": {}, "smoothmix": {}}
+           "saliencymix": {}, "fmix": {}, "smoothmix": {}, "gridmix": {"n_holes": (1, 3)}}
 COMBOS = [(m, p) for m in ("batch", "elem") for p in ("flip", "roll", "permute")] + [
     ("pair", "flip"), ("sample", "roll")]
 # The default run checks every mode and every partner once per op; the rest of the

@@ -15,7 +15,7 @@ from jaxmix._src import smoothmix
 from tests.variant_utils import coded
 
 
-@pytest.mark.parametrize("op", ["resizemix", "saliencymix", "fmix"])
+@pytest.mark.parametrize("op", ["resizemix", "saliencymix", "fmix", "gridmix"])
 def test_variants_keep_uint8_and_refuse_bad_options(op):
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (4, 9, 9, 3)), jnp.uint8)
   out, rows = jax.jit(lambda k, x: jaxmix.OPS[op](k, x, jnp.arange(4), num_classes=4,
@@ -25,7 +25,7 @@ def test_variants_keep_uint8_and_refuse_bad_options(op):
   with pytest.raises(ValueError, match="mode"):
     jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, mode="bogus")
   bad = {"resizemix": {"scale": (0.9, 0.1)}, "saliencymix": {"alpha": -1.0},
-         "fmix": {"max_soft": 0.7}}[op]
+         "fmix": {"max_soft": 0.7}, "gridmix": {"n_holes": (0, 2)}}[op]
   with pytest.raises(ValueError, match=list(bad)[0]):
     jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, **bad)
 
@@ -41,7 +41,7 @@ def test_readme_variants_snippet_runs():
   assert namespace["seg_out"].dtype == jnp.int32
 
 
-@pytest.mark.parametrize("op", ["saliencymix", "fmix"])
+@pytest.mark.parametrize("op", ["saliencymix", "fmix", "gridmix"])
 def test_traced_invalid_alpha_gives_nan_rows_not_a_silent_no_op(op):
   images = coded(2, 8, 8)
   rows = jax.jit(lambda a: jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(2),
@@ -49,7 +49,8 @@ def test_traced_invalid_alpha_gives_nan_rows_not_a_silent_no_op(op):
   assert np.isnan(np.asarray(rows)).all()
 
 
-@pytest.mark.parametrize("op", ["cutmix", "mixup", "resizemix", "saliencymix", "fmix"])
+@pytest.mark.parametrize("op", ["cutmix", "mixup", "resizemix", "saliencymix", "fmix",
+                                "gridmix"])
 def test_extras_and_dict_keys_are_mixed_alike_and_named(op):
   images = coded(4, 8, 8)
   code = jnp.arange(4 * 64, dtype=jnp.int32).reshape(4, 8, 8)
@@ -68,7 +69,7 @@ def test_extras_and_dict_keys_are_mixed_alike_and_named(op):
   with pytest.raises(ValueError, match="no key 'image'"):
     jaxmix.mix_dict(key, {"rgb": images, "label": jnp.arange(4)}, op=op, num_classes=4)
   with pytest.raises(ValueError, match="op must be one of"):
-    jaxmix.mix_dict(key, batch, op="gridmix", image_key="rgb", label_key="y")
+    jaxmix.mix_dict(key, batch, op="puzzlemix", image_key="rgb", label_key="y")
 
 
 def test_jitted_ops_with_targets_do_not_retrace_for_new_alpha():

@@ -29,7 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Regularization applied inside the train step (jaxmix).
   #   none | cutout | mixup | cutmix | mix (timm policy: mixup or cutmix per batch)
-  #   | resizemix | saliencymix | fmix | smoothmix (jaxmix.OPS; options in mix_kwargs).
+  #   | resizemix | saliencymix | fmix | gridmix | smoothmix (jaxmix.OPS; options in mix_kwargs).
   config.mix = "none"
   config.mixup_alpha = 1.0
   config.cutmix_alpha = 1.0
@@ -43,7 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.label_smoothing = 0.0
   config.cutmix_minmax = ()      # (lo, hi): timm's min/max box side fractions instead of α.
   config.mix_off_last_epochs = 0.0   # mixing switched off for the last K epochs (0: never).
-  # resizemix | saliencymix | fmix | smoothmix take α from cutmix_alpha; any other option of
+  # resizemix | saliencymix | fmix | gridmix | smoothmix take α from cutmix_alpha; any other option of
   # jaxmix.OPS[mix] goes here, in a config file (e.g. config.mix_kwargs.decay_power = 2.0).
   config.mix_kwargs = ml_collections.ConfigDict()
 

@@ -1,7 +1,7 @@
 """Every op by name, with targets: `OPS`, `mix_targets` and the dict batch `mix_dict`.
 
 An experiment config names an op ("cutmix", "mixup", "cutout", "resizemix",
-"saliencymix", "fmix", "smoothmix") and its options; `OPS[name]` is the public
+"saliencymix", "fmix", "gridmix", "smoothmix") and its options; `OPS[name]` is the public
 op itself (`OPS["cutmix"] is jaxmix.cutmix`), a function
 
   fn(key, images, labels, *, masks=None, boxes=None, extras=(), **options)
@@ -21,6 +21,7 @@ from jaxmix._src import _checks
 from jaxmix._src import cutmix as cutmix_lib
 from jaxmix._src import cutout as cutout_lib
 from jaxmix._src import fmix as fmix_lib
+from jaxmix._src import gridmix as gridmix_lib
 from jaxmix._src import mixup as mixup_lib
 from jaxmix._src import resizemix as resizemix_lib
 from jaxmix._src import saliencymix as saliencymix_lib
@@ -33,6 +34,7 @@ OPS = {
     "resizemix": resizemix_lib.resizemix,
     "saliencymix": saliencymix_lib.saliencymix,
     "fmix": fmix_lib.fmix,
+    "gridmix": gridmix_lib.gridmix,
     "smoothmix": smoothmix_lib.smoothmix,
 }
 
