@@ -160,8 +160,8 @@ def print_status(study_names: list[str], results_root: pathlib.Path,
   for name in study_names:
     study = studies.load(name)
     rows = status_rows(study, results_root, workdir_root)
-    counts = {s: sum(r[1].split()[0] == s for r in rows)
-              for s in ("done", "running", "partial", "to do")}
+    kind = lambda state: "running" if state.startswith("running") else state
+    counts = {s: sum(kind(r[1]) == s for r in rows) for s in ("done", "running", "partial", "to do")}
     lefts = [r[2] for r in rows if r[1] != "done"]
     left = None if any(x is None for x in lefts) else sum(lefts)
     print(f"{name}: {counts['done']} done, {counts['running']} running, "

@@ -75,6 +75,10 @@ def test_list_reports_partial_runs_from_their_checkpoints(tiny, tmp_path, capsys
   assert [state for _, state, _ in rows] == ["to do", "partial"]
   # 4 steps of 16 images at the default resnet_small rate; the partial run has 2 left.
   assert rows[1][2] == pytest.approx(rows[0][2] / 2)
+  study_lib.print_status(["tiny"], tmp_path / "results", tmp_path / "runs", per_run=True)
+  out = capsys.readouterr().out
+  assert "tiny: 0 done, 0 running, 1 partial, 1 to do;" in out
+  assert "  partial  cutmix/seed1" in out and "  to do    cutmix/seed0" in out
 
 
 def _dead_pid() -> int:
