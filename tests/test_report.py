@@ -62,3 +62,12 @@ def test_replace_block_and_missing_markers():
       "intro\n<!-- REPORT -->\nnew\n<!-- /REPORT -->\noutro\n")
   with pytest.raises(ValueError, match="no <!-- REPORT -->"):
     report.replace_block("no markers", "x")
+
+
+def test_train_accuracy_column_is_the_last_logged_epoch(tmp_path):
+  rows = [_result("cifar_methods", "baseline", s, 0.7) for s in range(2)]
+  rows[0]["epochs"] = [{"train_accuracy": 0.5}, {"train_accuracy": 0.74}]
+  rows[1]["epochs"] = [{"train_accuracy": 0.76}, {"eval_accuracy": 0.7}]   # eval-only row last
+  _write(tmp_path, rows)
+  line = next(l for l in report.render(tmp_path).splitlines() if l.startswith("| baseline |"))
+  assert line.endswith("| 75.00 ± 1.41 |")   # mean and sd of 74 and 76
