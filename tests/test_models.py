@@ -7,7 +7,6 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from experiments import augment
@@ -75,7 +74,8 @@ def run_steps(model, model_kwargs, *, n=4, hw=16, steps=2, mix="cutmix"):
     ("preact_resnet18", {"width": 8}),
     # Depth/width-reduced; full size in test_full_width_heavy_models (slow).
     ("wrn28_10", {"depth": 10, "widen_factor": 1}),
-    ("resnet50", {"width": 8, "stage_sizes": (1, 1, 1, 1)}),
+    # The bottleneck ResNet also trains in test_in_channels_... and test_full_width_heavy_models.
+    pytest.param("resnet50", {"width": 8, "stage_sizes": (1, 1, 1, 1)}, marks=pytest.mark.slow),
 ])
 def test_two_train_steps(name, kwargs):
   state = run_steps(name, kwargs, hw=8)  # asserts finite loss and that every leaf moved

@@ -64,7 +64,7 @@ def _floors_agree(size, lam, n_holes, har, car, cap, cy, cx):
   return steps(np.float32) == steps(np.float64)
 
 
-@pytest.mark.parametrize("size", [8, 12, 32])
+@pytest.mark.parametrize("size", [8, pytest.param(12, marks=pytest.mark.slow), 32])
 def test_gridmix_equals_openmixup_given_the_draws(size):
   batch, k = 6, 5
   options = dict(alpha=1.0, n_holes=(1, 4), hole_aspect_ratio=(0.7, 1.5),
