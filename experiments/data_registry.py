@@ -24,6 +24,8 @@ import pathlib
 
 import numpy as np
 
+from experiments import image_files
+
 BUILTIN: tuple[str, ...] = ("shapes", "cifar10_jpeg", "fashion_mnist_idx")
 # TFDS catalogue datasets the experiments know (any other catalogue name works too).
 CATALOGUE: tuple[str, ...] = ("cifar10", "cifar100", "fashion_mnist", "mnist", "imagenet2012")
@@ -254,17 +256,7 @@ def _stats(dataset: str, data_dir: str) -> tuple[tuple, tuple]:
     return tuple(stats["mean"]), tuple(stats["std"])
   except (OSError, ValueError, KeyError):
     pass
-  images = load_split_arrays(dataset, "train", data_dir)["image"]
-  flat = images.reshape(-1, images.shape[-1])
-  # Sum in chunks with float64 accumulators: exact enough and bounded memory.
-  total, total_sq = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
-  for start in range(0, len(flat), 1 << 22):
-    part = flat[start:start + (1 << 22)].astype(np.float64)
-    total += part.sum(0)
-    total_sq += np.square(part).sum(0)
-  mean = total / max(len(flat), 1)
-  std = np.sqrt(np.maximum(total_sq / max(len(flat), 1) - mean ** 2, 0.0))
-  mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+  mean, std = image_files.channel_stats(load_split_arrays(dataset, "train", data_dir)["image"])
   try:
     path.write_text(json.dumps({"mean": mean, "std": std}))
   except OSError:

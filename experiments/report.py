@@ -56,7 +56,9 @@ def provenance(rows: Sequence[dict]) -> str:
   epochs = sorted({r["config"]["num_epochs"] for r in rows})
   seeds = sorted({r["seed"] for r in rows})
   commits = sorted({(r["git_commit"] or "?")[:8] for r in rows})
-  return (f"`python -m experiments.study {study}`; {', '.join(kinds)}; "
+  # Results made outside the study runner (cifar_reference) carry their own command.
+  command = rows[0].get("study_command", f"python -m experiments.study {study}")
+  return (f"`{command}`; {', '.join(kinds)}; "
           f"{dates[0]}{' to ' + dates[-1] if dates[-1] != dates[0] else ''}; "
           f"{'/'.join(map(str, epochs))} epochs; seeds {', '.join(map(str, seeds))}; "
           f"{len(rows)} run{'s' if len(rows) != 1 else ''}; code {', '.join(commits)}")
@@ -284,6 +286,10 @@ def section_methods_full(name, rows, figures):
           + section_localization(name, rows, figures))
 
 
+def section_methods_robustness(name, rows, figures):
+  return section_methods(name, rows, figures) + section_robustness(name, rows, figures)
+
+
 def section_patch_stats(name, rows, figures):
   """How often patches hide the object or carry none of the partner's (no training)."""
   del name, figures
@@ -326,11 +332,18 @@ def _alone(section):
 SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str]]] = {
     "patch_stats": _alone(section_patch_stats),
     "cifar_methods": _alone(section_methods_full),
+    "cifar_reference": _alone(section_methods_robustness),
     "shapes_methods": _alone(section_methods_full),
     "data_efficiency": _sweep("section_data_efficiency"),
     "aggressive_sampling": _sweep("section_aggressive"),
     "segmentation": _segmentation,
 }
+
+
+# Result sets that are not studies of the runner, and what makes them.
+_COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
+             "cifar_reference": "python -m experiments.cifar_reference --archive "
+                                "../shared/data/cifar10-jpeg.tar.gz --budget-s 300 (on a GPU)"}
 
 
 def render(results_root: pathlib.Path = RESULTS) -> str:
@@ -349,7 +362,8 @@ def render(results_root: pathlib.Path = RESULTS) -> str:
     if rows:
       lines += section(name, rows, figures, results)
     else:
-      lines += [f"Not run yet: `python -m experiments.study {name}`.", ""]
+      lines += [f"Not run yet: `{_COMMANDS.get(name, f'python -m experiments.study {name}')}`.",
+                ""]
   return "\n".join(lines).rstrip() + "\n"
 
 
