@@ -336,6 +336,10 @@ def write_results(args, configs, info, names, states, eval_all, logits, test_ima
   for flag in ("train_size", "test_size"):
     if getattr(args, flag):
       argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+  if list(args.methods) != list(_common.METHODS):
+    argv += ["--methods", *args.methods]
+  if list(args.seeds) != [0, 1, 2]:
+    argv += ["--seeds", *map(str, args.seeds)]
   if args.width != 64:
     argv += ["--width", str(args.width)]
   command = shlex.join(argv)
