@@ -162,7 +162,7 @@ def make_train_step(configs, info, graphdef, steps_per_epoch: int, stacking: str
   return jax.jit(step)
 
 
-def init_states(configs, info, seeds, steps_per_epoch: int):
+def init_states(configs, info, seeds):
   """(train graphdef, eval graphdef, stacked TrainState, per-model mix keys, crop keys, method
   ids, run names); models are method-major, seed-minor, and a seed's models share init."""
   config = next(iter(configs.values()))
@@ -237,11 +237,14 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--test-size", type=int, default=0, help="0: all test images")
   parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
   parser.add_argument("--code-commit", default=None,
-                      help="commit of this code, for hosts whose copy has no git history")
+                      help="commit of this code, recorded instead of the host's git HEAD "
+                           "(a device copy's .git may be stale)")
   args = parser.parse_args(argv)
   for name in ("epochs", "budget_s", "batch_size", "max_epochs"):
     if getattr(args, name) is not None and getattr(args, name) <= 0:
       parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+  if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+    parser.error(f"--seeds must be distinct and >= 0, got {args.seeds}")
   if not os.path.exists(args.archive):
     parser.error(f"--archive {args.archive} does not exist")
 
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                            learning_rate=args.learning_rate, train_size=args.train_size,
                            model_kwargs=model_kwargs)
   graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = init_states(
-      configs, info, args.seeds, steps_per_epoch)
+      configs, info, args.seeds)
   images, labels = jnp.asarray(train_split["image"]), jnp.asarray(train_split["label"], jnp.int32)
   idx = jnp.asarray(epoch_batches(names, 0, info.num_train, args.batch_size))
 
@@ -327,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(args, configs, info, names, states, eval_all, logits, test_images, test_labels,
                   history, epochs, steps_per_epoch, train_s, stacking, probes) -> None:
   """One JSON per model, in the study runner's schema, so `experiments.report` reads them."""
-  commit, dirty = study_runner.git_commit()
-  if commit is None and args.code_commit:
-    commit, dirty = args.code_commit, False
+  # A device copy of the tree may carry a stale .git: the commit named on the command wins.
+  commit, dirty = ((args.code_commit, False) if args.code_commit
+                   else study_runner.git_commit())
   argv = ["python", "-m", "experiments.cifar_reference", "--archive", "cifar10-jpeg.tar.gz",
           "--epochs", str(epochs), "--batch-size", str(args.batch_size),
           "--learning-rate", str(args.learning_rate), "--stacking", stacking]
