@@ -40,7 +40,11 @@ def _link(path: pathlib.Path) -> str:
 def load_results(results_root: pathlib.Path = RESULTS) -> dict[str, list[dict]]:
   out = {}
   for folder in sorted(p for p in results_root.iterdir() if p.is_dir() and p.name != "figures"):
-    rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    if any(folder.glob("*.log")):   # An invocation's log completes its JSONs.
+      from experiments import report_reference  # pylint: disable=g-import-not-at-top
+      rows = report_reference.load(folder)
+    else:
+      rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     if rows:
       out[folder.name] = rows
   return out
@@ -286,10 +290,6 @@ def section_methods_full(name, rows, figures):
           + section_localization(name, rows, figures))
 
 
-def section_methods_robustness(name, rows, figures):
-  return section_methods(name, rows, figures) + section_robustness(name, rows, figures)
-
-
 def section_patch_stats(name, rows, figures):
   """How often patches hide the object or carry none of the partner's (no training)."""
   del name, figures
@@ -308,6 +308,11 @@ def section_patch_stats(name, rows, figures):
                  f"| {pct(r.get('partner_absent'))} | {pct(r.get('label_weight_mean'))} "
                  f"| {pct(r.get('label_content_gap_mean'))} |")
   return lines + [""]
+
+
+def _reference(name, rows, figures):
+  from experiments.report_reference import section_reference  # It imports this module.
+  return section_reference(name, rows, figures)
 
 
 def _segmentation(name, rows, figures, results):
@@ -332,7 +337,7 @@ def _alone(section):
 SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str]]] = {
     "patch_stats": _alone(section_patch_stats),
     "cifar_methods": _alone(section_methods_full),
-    "cifar_reference": _alone(section_methods_robustness),
+    "cifar_reference": _alone(lambda name, rows, figures: _reference(name, rows, figures)),
     "shapes_methods": _alone(section_methods_full),
     "data_efficiency": _sweep("section_data_efficiency"),
     "aggressive_sampling": _sweep("section_aggressive"),
