@@ -18,7 +18,9 @@ analyses are the CPU studies' own (`train.train_step`, `augment.make_augment_fn`
 
 `--budget-s` times 20 steps after compiling and picks the epochs; each result records them and
 the `--epochs` command that reproduces it. Writes one JSON per run (`<method>__seed<k>.json`,
-the study runner's schema) to --out.
+the study runner's schema) to --out. On a lent device whose reply returns only a few files,
+pack --out into one archive (`tar czf $OUT/results.tgz -C <out> .`) and keep the printed log:
+`experiments.report` completes missing JSONs from a committed `*.log` of the invocation.
 """
 
 from __future__ import annotations
