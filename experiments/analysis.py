@@ -247,7 +247,7 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
   """Mean of the per-seed differences values − baseline with a two-sided 95% t interval."""
   d = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
   n = len(d)
-  mean = float(d.mean())
+  mean = float(d.mean()) if n else float("nan")   # No paired seeds yet: no warning, no value.
   if n < 2:
     return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": n}
   t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96

@@ -1,6 +1,7 @@
 """experiments/analysis.py against hand-computed values and independent implementations."""
 
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -124,3 +125,10 @@ def test_paired_difference_interval():
   assert out["mean"] == pytest.approx(0.03)
   assert out["lo"] == pytest.approx(0.03 - half) and out["hi"] == pytest.approx(0.03 + half)
   assert analysis.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+
+
+def test_paired_difference_of_no_seeds_is_empty_without_warnings():
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")   # NumPy's "Mean of empty slice" would raise here.
+    out = analysis.paired_difference([], [])
+  assert out["n"] == 0 and all(math.isnan(out[k]) for k in ("mean", "lo", "hi"))
