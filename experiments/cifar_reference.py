@@ -15,6 +15,8 @@ analyses are the CPU studies' own (`train.train_step`, `augment.make_augment_fn`
 
   python -m experiments.cifar_reference --archive ../shared/data/cifar10-jpeg.tar.gz --epochs 15
   python -m experiments.cifar_reference --archive ... --budget-s 300   # the most epochs that fit
+  python -m experiments.cifar_reference --archive ... --methods baseline cutmix --budget-s 400 \
+      --name cifar_reference_long   # fewer models, more epochs: a separate result set
 
 `--budget-s` times 20 steps after compiling and picks the epochs; each result records them and
 the `--epochs` command that reproduces it. Writes one JSON per run (`<method>__seed<k>.json`,
@@ -32,6 +34,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import shlex
 import sys
 import time
@@ -49,7 +52,7 @@ from experiments import train
 from experiments.studies import _common
 
 STUDY = "cifar_reference"
-DEFAULT_OUT = pathlib.Path(__file__).resolve().parent / "results" / STUDY
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 # The fields method_config sets per method; every other field must be shared by all models.
 _MIX_FIELDS = ("mix", "cutout_size", "mixup_alpha", "cutmix_alpha", "mix_prob", "mix_kwargs")
 
@@ -237,7 +240,10 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--stacking", default="auto", choices=("auto",) + STACKINGS,
                       help="how the models share a step; auto: the faster after 20 steps each")
   parser.add_argument("--test-size", type=int, default=0, help="0: all test images")
-  parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+  parser.add_argument("--name", default=STUDY,
+                      help="the result set's name (its JSONs' study field and report section)")
+  parser.add_argument("--out", type=pathlib.Path, default=None,
+                      help="where the JSONs go (default experiments/results/<--name>)")
   parser.add_argument("--code-commit", default=None,
                       help="commit of this code, recorded instead of the host's git HEAD "
                            "(a device copy's .git may be stale)")
@@ -249,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.error(f"--seeds must be distinct and >= 0, got {args.seeds}")
   if not os.path.exists(args.archive):
     parser.error(f"--archive {args.archive} does not exist")
+  if not re.fullmatch(r"[a-z0-9_]+", args.name):
+    parser.error(f"--name must be lowercase letters, digits and _, got {args.name!r}")
+  args.out = args.out or RESULTS / args.name
 
   t_start = time.perf_counter()
   train_split, test_split, info = load_cifar(args.archive, args.train_size)
@@ -347,6 +356,8 @@ def write_results(args, configs, info, names, states, eval_all, logits, test_ima
     argv += ["--seeds", *map(str, args.seeds)]
   if args.width != 64:
     argv += ["--width", str(args.width)]
+  if args.name != STUDY:
+    argv += ["--name", args.name]
   command = shlex.join(argv)
   n_models = len(names)
   args.out.mkdir(parents=True, exist_ok=True)
@@ -357,7 +368,8 @@ def write_results(args, configs, info, names, states, eval_all, logits, test_ima
     config = configs[method].copy_and_resolve_references()
     config.seed = seed
     result = {
-        "study": STUDY, "run": f"{method}/seed{seed}", "tags": {"method": method, "seed": seed},
+        "study": args.name, "run": f"{method}/seed{seed}",
+        "tags": {"method": method, "seed": seed},
         "seed": seed, "config": config.to_dict(),
         "summary": {
             "eval_accuracy": float((logits[m].argmax(-1) == test_labels).mean()),

@@ -338,6 +338,7 @@ SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str
     "patch_stats": _alone(section_patch_stats),
     "cifar_methods": _alone(section_methods_full),
     "cifar_reference": _alone(lambda name, rows, figures: _reference(name, rows, figures)),
+    "cifar_reference_long": _alone(lambda name, rows, figures: _reference(name, rows, figures)),
     "shapes_methods": _alone(section_methods_full),
     "data_efficiency": _sweep("section_data_efficiency"),
     "aggressive_sampling": _sweep("section_aggressive"),
@@ -348,7 +349,11 @@ SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str
 # Result sets that are not studies of the runner, and what makes them.
 _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
              "cifar_reference": "python -m experiments.cifar_reference --archive "
-                                "../shared/data/cifar10-jpeg.tar.gz --budget-s 300 (on a GPU)"}
+                                "../shared/data/cifar10-jpeg.tar.gz --budget-s 300 (on a GPU)",
+             "cifar_reference_long": "python -m experiments.cifar_reference --archive "
+                                     "../shared/data/cifar10-jpeg.tar.gz --methods baseline "
+                                     "cutmix --budget-s 400 --name cifar_reference_long "
+                                     "(on a GPU)"}
 
 
 def render(results_root: pathlib.Path = RESULTS) -> str:
