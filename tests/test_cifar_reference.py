@@ -312,3 +312,10 @@ def test_main_needs_epochs_or_budget(tmp_path, capsys):
   with pytest.raises(SystemExit):
     cr.main(["--archive", str(tmp_path), "--epochs", "1", "--budget-s", "10"])
   assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["Long", "cifar reference", "../x", ""])
+def test_main_rejects_bad_name(tmp_path, capsys, name):
+  with pytest.raises(SystemExit) as e:
+    cr.main(["--archive", str(tmp_path), "--epochs", "1", "--name", name])
+  assert e.value.code == 2 and "--name must be lowercase" in capsys.readouterr().err
