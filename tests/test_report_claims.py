@@ -47,3 +47,22 @@ def test_holds_column_follows_the_primary_comparison(tmp_path):
   _write(tmp_path, _cifar_methods([0.66, 0.65, 0.655], [0.68, 0.67, 0.665]))
   assert _claim_row(report.render(tmp_path), 1).split(" | ")[1] == "**holds**"
   assert _claim_row(report.render(tmp_path), 7).split(" | ")[1] == "pending (0 of 3 seeds)"
+
+
+def test_reference_scale_status_follows_its_own_paired_seeds(tmp_path):
+  # cifar_methods: CutMix worse on every seed; the reference-scale set: CutMix better.
+  rows = _cifar_methods([0.66, 0.65, 0.655], [0.64, 0.62, 0.63])
+  for r in _cifar_methods([0.91, 0.912, 0.913], [0.92, 0.923, 0.925]):
+    r["study"] = "cifar_reference_long"
+    r["epochs"] = [{"epoch": 30.0, "train_accuracy": 0.99}]   # The section reads it.
+    rows.append(r)
+  _write(tmp_path, rows)
+  row = _claim_row(report.render(tmp_path), 1)
+  assert "| **does not hold**<br>at reference scale: **holds** |" in row
+  # Error differences −1.0, −1.1, −1.2 points: mean −1.10, sd 0.1, t(2) 4.303 → ±0.25.
+  assert "cifar_reference_long, top-1 error: cutmix − baseline: lower (-1.10 [-1.35, -0.85])" in row
+
+
+def test_no_reference_scale_status_without_its_results(tmp_path):
+  _write(tmp_path, _cifar_methods([0.66, 0.65, 0.655], [0.64, 0.62, 0.63]))
+  assert "reference scale" not in _claim_row(report.render(tmp_path), 1)

@@ -100,3 +100,37 @@ def test_section_pairs_by_seed_with_hand_computed_differences(tmp_path):
   assert "cutmix/seed0, cutmix/seed1" in table and "baseline/seed1" in table
   assert report.provenance(report_reference.load(tmp_path)).startswith(
       "`python -m experiments.cifar_reference --epochs 2`; NVIDIA H200 ×1")
+
+
+def _with_occlusion(row, zeroed, mean_colour, centre):
+  row = json.loads(json.dumps(row))
+  row["analysis"]["occlusion"] = {"fractions": [0.0, 0.1, 0.25, 0.5],
+                                  "random_zero": [0.9, 0.8, zeroed, 0.3],
+                                  "random_mean": [0.9, 0.8, mean_colour, 0.3],
+                                  "centre_mean": [0.9, 0.8, centre, 0.3]}
+  return row
+
+
+def test_occlusion_table_reads_the_25_percent_point_and_pairs_by_seed():
+  rows = [_with_occlusion(_json_row("baseline", 0, 0.9), 0.60, 0.50, 0.40),
+          _with_occlusion(_json_row("baseline", 1, 0.9), 0.62, 0.52, 0.36),
+          _with_occlusion(_json_row("cutmix", 0, 0.9), 0.70, 0.75, 0.70),
+          _with_occlusion(_json_row("cutmix", 1, 0.9), 0.74, 0.77, 0.72),
+          _json_row("cutmix", 2, 0.9)]   # A row from the log: no curves, not counted.
+  for r in rows:
+    r["config"]["mix"] = r["tags"]["method"]
+  table = "\n".join(report_reference.section_reference("x", rows, None))
+  # Baseline zeroed 60 / 62 → 61.00 ± 1.41; CutMix 70 / 74 → 72.00 ± 2.83, paired Δ 10, 12:
+  # mean 11, sd 1.414, t(1) 12.706 → ±12.71. Centre: Δ 30, 36 → 33 ± 38.12.
+  assert "| baseline | 2 | 61.00 ± 1.41 | 51.00 ± 1.41 | 38.00 ± 2.83 |" in table
+  assert "| cutmix | 2 | 72.00 ± 2.83 (Δ +11.00 [-1.71, +23.71]) |" in table
+  # Mean colour: Δ 25 on both seeds, a zero-width interval that excludes 0.
+  assert "| 76.00 ± 1.41 (Δ +25.00 [+25.00, +25.00] *) |" in table
+  assert "71.00 ± 1.41 (Δ +33.00 [-5.12, +71.12]) |" in table
+
+
+def test_no_occlusion_table_without_curves(tmp_path):
+  (tmp_path / "run.log").write_text(LOG)
+  (tmp_path / "baseline__seed0.json").write_text(json.dumps(_json_row("baseline", 0, 0.9)))
+  lines = report_reference.section_reference("x", report_reference.load(tmp_path), tmp_path)
+  assert not any("covered" in line for line in lines)
