@@ -33,11 +33,26 @@ def setting_of(r: Mapping) -> str:
   return r["run"].rsplit("/seed", 1)[0]
 
 
+def _unset(value):
+  """Empty and None spell the same "off" across config versions (e.g. cutmix_minmax None
+  before it became ())."""
+  return None if value in (None, (), [], {}) else value
+
+
 def recipe_difference(a: Mapping, b: Mapping, ignore: Iterable[str]) -> list[str]:
-  """Config fields (outside `ignore`) whose values differ between two runs."""
+  """Config fields (outside `ignore`) whose values differ between two runs.
+
+  A field that one run's config lacks was added to the config after that run: it ran with the
+  field's default (the feature did not exist), so the default stands in for it.
+  """
+  from experiments.configs import default  # Deferred: ml_collections only when comparing.
+  defaults = default.get_config().to_dict()
   skip = set(_RUN_FIELDS) | set(ignore)
   keys = (set(a["config"]) | set(b["config"])) - skip
-  return sorted(k for k in keys if a["config"].get(k) != b["config"].get(k))
+  value = lambda run, k: _unset(run["config"].get(k, defaults.get(k)))
+  # JSON turns tuples into lists; compare in that form.
+  canon = lambda v: list(v) if isinstance(v, tuple) else v
+  return sorted(k for k in keys if canon(value(a, k)) != canon(value(b, k)))
 
 
 def shared_runs(others: Sequence[dict], method: str, like: dict | None, ignore: Iterable[str],

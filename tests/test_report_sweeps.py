@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import report
+from experiments import report_sweeps
 
 # Two-sided 95% t quantile for 2 degrees of freedom (3 seeds), from a t table.
 T975_DF2 = 4.302652729911275
@@ -129,3 +130,21 @@ def test_sweep_verdicts_wait_for_three_seeds(tmp_path, n_seeds):
   _write(tmp_path, rows)
   assert (f"alpha2/p0.5 vs alpha1/p0.5: {n_seeds} of 3 paired seeds, no verdict yet."
           in report.render(tmp_path))
+
+
+def _config_run(**config):
+  return {"config": config}
+
+
+def test_recipe_difference_reads_a_missing_field_as_the_current_default():
+  # An old run's config lacks fields added later; it ran with their defaults (features off).
+  old = _config_run(learning_rate=0.1, cutmix_minmax=None)
+  new = _config_run(learning_rate=0.1, cutmix_minmax=[], mix_kwargs={}, mix_off_last_epochs=0.0)
+  assert report_sweeps.recipe_difference(old, new, ()) == []
+  # A non-default value of the missing field is a real difference, and so is any other field.
+  changed = _config_run(learning_rate=0.2, cutmix_minmax=[0.2, 0.8], mix_kwargs={},
+                        mix_off_last_epochs=5.0)
+  assert report_sweeps.recipe_difference(old, changed, ()) == [
+      "cutmix_minmax", "learning_rate", "mix_off_last_epochs"]
+  assert report_sweeps.recipe_difference(old, changed, ("learning_rate",)) == [
+      "cutmix_minmax", "mix_off_last_epochs"]
