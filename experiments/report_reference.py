@@ -70,8 +70,8 @@ def load(folder: pathlib.Path) -> list[dict]:
 
 
 def section_reference(name: str, rows: Sequence[dict], figures: pathlib.Path) -> list[str]:
-  """Error, ECE and train accuracy per method, paired by seed with the baseline."""
-  del figures
+  """Error, ECE and train accuracy per method, paired by seed with the baseline, then
+  accuracy under occlusion where the runs have it."""
   from experiments import report  # It imports this module.
   groups = report.by_tag(rows, "method")
   err = lambda r: 1.0 - r["summary"]["eval_accuracy"]
@@ -107,33 +107,8 @@ def section_reference(name: str, rows: Sequence[dict], figures: pathlib.Path) ->
       if m != "baseline":
         lines.append("- " + report.verdict(report.paired_vs(groups, m, "baseline", err),
                                            "lower", "top-1 error", f"{m} vs baseline"))
-  return lines + [""] + _occlusion_table(rows)
-
-
-_OCCLUSIONS = (("random_zero", "random box zeroed"), ("random_mean", "random box, mean colour"),
-               ("centre_mean", "centre box, mean colour"))
-
-
-def _occlusion_table(rows: Sequence[dict], fraction: float = 0.25) -> list[str]:
-  """Test accuracy with `fraction` of each image covered, per method (runs with the analysis)."""
-  from experiments import report  # It imports this module.
-  with_curves = [r for r in rows if "occlusion" in r.get("analysis", {})]
-  if not with_curves:
-    return []
-  groups = report.by_tag(with_curves, "method")
-  at = lambda kind: (lambda r: r["analysis"]["occlusion"][kind][
-      r["analysis"]["occlusion"]["fractions"].index(fraction)])
-  lines = [f"Test accuracy % with {fraction:.0%} of each image covered "
-           "(`analysis.occlusion_curves`; Δ vs baseline paired by seed):", "",
-           "| method | seeds | " + " | ".join(title for _, title in _OCCLUSIONS) + " |",
-           "| --- | ---: |" + " ---: |" * len(_OCCLUSIONS)]
-  for m in report._order(groups):   # pylint: disable=protected-access
-    cells = []
-    for kind, _ in _OCCLUSIONS:
-      cell = report.fmt_pm([at(kind)(r) for r in groups[m].values()])
-      if m != "baseline" and "baseline" in groups:
-        cell += f" (Δ {report.fmt_diff(report.paired_vs(groups, m, 'baseline', at(kind)))})"
-      cells.append(cell)
-    lines.append(f"| {m} | {len(groups[m])} | " + " | ".join(cells) + " |")
-  return lines + [""]
+  # Occlusion curves exist only in the returned JSONs (not in rows filled from the log).
+  from experiments import report_methods  # pylint: disable=g-import-not-at-top
+  return lines + [""] + report_methods.section_robustness(
+      name, [r for r in rows if "occlusion" in r.get("analysis", {})], figures)
 

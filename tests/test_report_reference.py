@@ -111,7 +111,7 @@ def _with_occlusion(row, zeroed, mean_colour, centre):
   return row
 
 
-def test_occlusion_table_reads_the_25_percent_point_and_pairs_by_seed():
+def test_occlusion_table_reads_the_curves_and_pairs_by_seed(tmp_path):
   rows = [_with_occlusion(_json_row("baseline", 0, 0.9), 0.60, 0.50, 0.40),
           _with_occlusion(_json_row("baseline", 1, 0.9), 0.62, 0.52, 0.36),
           _with_occlusion(_json_row("cutmix", 0, 0.9), 0.70, 0.75, 0.70),
@@ -119,18 +119,20 @@ def test_occlusion_table_reads_the_25_percent_point_and_pairs_by_seed():
           _json_row("cutmix", 2, 0.9)]   # A row from the log: no curves, not counted.
   for r in rows:
     r["config"]["mix"] = r["tags"]["method"]
-  table = "\n".join(report_reference.section_reference("x", rows, None))
-  # Baseline zeroed 60 / 62 → 61.00 ± 1.41; CutMix 70 / 74 → 72.00 ± 2.83, paired Δ 10, 12:
-  # mean 11, sd 1.414, t(1) 12.706 → ±12.71. Centre: Δ 30, 36 → 33 ± 38.12.
-  assert "| baseline | 2 | 61.00 ± 1.41 | 51.00 ± 1.41 | 38.00 ± 2.83 |" in table
-  assert "| cutmix | 2 | 72.00 ± 2.83 (Δ +11.00 [-1.71, +23.71]) |" in table
-  # Mean colour: Δ 25 on both seeds, a zero-width interval that excludes 0.
-  assert "| 76.00 ± 1.41 (Δ +25.00 [+25.00, +25.00] *) |" in table
-  assert "71.00 ± 1.41 (Δ +33.00 [-5.12, +71.12]) |" in table
+  table = "\n".join(report_reference.section_reference("x", rows, tmp_path))
+  # Columns: clean, 10% / 25% zeroed, 25% mean colour, 25% centred, 50% zeroed, Δ at 25% zeroed.
+  # Baseline zeroed 60 / 62 → 61.0 ± 1.4; CutMix 70 / 74 → 72.0 ± 2.8, paired Δ 10, 12: mean 11,
+  # sd 1.414, t(1) 12.706 → ±12.7.
+  assert ("| baseline | 90.0 ± 0.0 | 80.0 ± 0.0 | 61.0 ± 1.4 | 51.0 ± 1.4 | 38.0 ± 2.8 "
+          "| 30.0 ± 0.0 | – |") in table
+  assert ("| cutmix | 90.0 ± 0.0 | 80.0 ± 0.0 | 72.0 ± 2.8 | 76.0 ± 1.4 | 71.0 ± 1.4 "
+          "| 30.0 ± 0.0 | +11.0 [-1.7, +23.7] |") in table
+  assert (tmp_path / "x_occlusion.png").stat().st_size > 1000
 
 
 def test_no_occlusion_table_without_curves(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   (tmp_path / "baseline__seed0.json").write_text(json.dumps(_json_row("baseline", 0, 0.9)))
   lines = report_reference.section_reference("x", report_reference.load(tmp_path), tmp_path)
-  assert not any("covered" in line for line in lines)
+  assert not any(line.startswith("Occlusion robustness") for line in lines)
+  assert not list(tmp_path.glob("*.png"))
