@@ -12,7 +12,7 @@ README.md. Every table states its command, device, dates, epochs and seeds. A di
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 import json
 import pathlib
@@ -58,12 +58,16 @@ def provenance(rows: Sequence[dict]) -> str:
   epochs = sorted({r["config"]["num_epochs"] for r in rows})
   seeds = sorted({r["seed"] for r in rows})
   commits = sorted({(r["git_commit"] or "?")[:8] for r in rows})
-  # Results made outside the study runner (cifar_reference) carry their own command.
-  command = rows[0].get("study_command", f"python -m experiments.study {study}")
-  return (f"`{command}`; {', '.join(kinds)}; "
+  # Results made outside the study runner (cifar_reference) carry their own command; a result
+  # set grown by several invocations names each, with how many of its runs it made.
+  counts = Counter(r.get("study_command", f"python -m experiments.study {study}") for r in rows)
+  runs = lambda n: f"{n} run{'s' if n != 1 else ''}"
+  command = "; ".join(f"`{c}`" + (f" ({runs(n)})" if len(counts) > 1 else "")
+                      for c, n in counts.items())
+  return (f"{command}; {', '.join(kinds)}; "
           f"{dates[0]}{' to ' + dates[-1] if dates[-1] != dates[0] else ''}; "
           f"{'/'.join(map(str, epochs))} epochs; seeds {', '.join(map(str, seeds))}; "
-          f"{len(rows)} run{'s' if len(rows) != 1 else ''}; code {', '.join(commits)}")
+          f"{runs(len(rows))}; code {', '.join(commits)}")
 
 
 def by_tag(rows: Sequence[dict], tag: str) -> dict[str, dict[int, dict]]:
@@ -178,8 +182,8 @@ _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
                                 "../shared/data/cifar10-jpeg.tar.gz --budget-s 300 (on a GPU)",
              "cifar_reference_long": "python -m experiments.cifar_reference --archive "
                                      "../shared/data/cifar10-jpeg.tar.gz --methods baseline "
-                                     "cutmix --budget-s 400 --name cifar_reference_long "
-                                     "(on a GPU)"}
+                                     "cutmix --epochs 85 --name cifar_reference_long, then "
+                                     "the same with --methods cutout mixup (on a GPU)"}
 
 
 def render(results_root: pathlib.Path = RESULTS) -> str:

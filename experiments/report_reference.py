@@ -90,10 +90,13 @@ def section_reference(name: str, rows: Sequence[dict], figures: pathlib.Path) ->
                  f"| {report.fmt_pm([ece(r) for r in rs])} | {vs(ece)} "
                  f"| {report.fmt_pm(train)} |")
   from_log = sorted(r["run"] for r in rows if "from_log" in r)
+  invocations = len({r.get("study_command") for r in rows})
+  stacked = (f"all {len(rows)} models trained in one invocation" if invocations == 1 else
+             f"{len(rows)} models trained in {invocations} invocations of it (a seed's "
+             "models share init, batch order and crops across invocations)")
   lines += ["", "PreAct-ResNet-18 (bfloat16) on all 50,000 training images of the JPEG "
             "CIFAR-10 archive, the CPU studies' recipe (SGD + Nesterov, cosine, wd 5e-4, crop + "
-            f"flip; batch 256, peak lr 0.2), all {len(rows)} models trained in one "
-            "invocation. Error on the 10,000 test images; ECE (15 bins) on the odd-indexed half. "
+            f"flip; batch 256, peak lr 0.2), {stacked}. Error on the 10,000 test images; ECE (15 bins) on the odd-indexed half. "
             "Δ: paired by seed, 95% t interval, `*` where it excludes 0. Train accuracy: the last "
             "epoch's running accuracy on the batches as trained "
             "(mixed ones for the mixing methods)."]

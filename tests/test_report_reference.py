@@ -102,6 +102,20 @@ def test_section_pairs_by_seed_with_hand_computed_differences(tmp_path):
       "`python -m experiments.cifar_reference --epochs 2`; NVIDIA H200 ×1")
 
 
+def test_provenance_names_each_invocation_of_a_grown_result_set(tmp_path):
+  first = [_json_row("baseline", s, 0.9) for s in (0, 1)]
+  second = [dict(_json_row("cutout", 0, 0.9), study_command="python -m x --methods cutout")]
+  assert report.provenance(first).startswith(
+      "`python -m experiments.cifar_reference --epochs 2`; NVIDIA")
+  assert report.provenance(first + second).startswith(
+      "`python -m experiments.cifar_reference --epochs 2` (2 runs); "
+      "`python -m x --methods cutout` (1 run); NVIDIA")
+  one = "\n".join(report_reference.section_reference("r", first, tmp_path))
+  two = "\n".join(report_reference.section_reference("r", first + second, tmp_path))
+  assert "all 2 models trained in one invocation" in one
+  assert "3 models trained in 2 invocations of it" in two
+
+
 def _with_occlusion(row, zeroed, mean_colour, centre):
   row = json.loads(json.dumps(row))
   row["analysis"]["occlusion"] = {"fractions": [0.0, 0.1, 0.25, 0.5],
