@@ -167,8 +167,8 @@ def _alone(section):
 SECTIONS: dict[str, Callable[[str, Sequence[dict], pathlib.Path, dict], list[str]]] = {
     "patch_stats": _alone(section_patch_stats),
     "cifar_methods": _alone(_methods_full),
-    "cifar_reference": _alone(lambda name, rows, figures: _reference(name, rows, figures)),
-    "cifar_reference_long": _alone(lambda name, rows, figures: _reference(name, rows, figures)),
+    "cifar_reference": _alone(_reference),
+    "cifar_reference_long": _alone(_reference),
     "shapes_methods": _alone(_methods_full),
     "data_efficiency": _sweep("section_data_efficiency"),
     "aggressive_sampling": _sweep("section_aggressive"),

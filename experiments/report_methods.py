@@ -13,9 +13,8 @@ import numpy as np
 
 from experiments import analysis
 # The shared table helpers (report imports this module only inside its SECTIONS wrappers).
-from experiments.report import _link, _order  # pylint: disable=g-importing-member
-from experiments.report import (by_tag, fmt_diff, fmt_pm, paired_vs, provenance,
-                                verdict)  # pylint: disable=g-importing-member
+from experiments.report import (  # pylint: disable=g-importing-member
+    _link, _order, by_tag, fmt_diff, fmt_pm, paired_vs, provenance, verdict)
 
 
 # ---------------------------------------------------------------------------------- figures

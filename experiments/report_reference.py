@@ -96,10 +96,10 @@ def section_reference(name: str, rows: Sequence[dict], figures: pathlib.Path) ->
              "models share init, batch order and crops across invocations)")
   lines += ["", "PreAct-ResNet-18 (bfloat16) on all 50,000 training images of the JPEG "
             "CIFAR-10 archive, the CPU studies' recipe (SGD + Nesterov, cosine, wd 5e-4, crop + "
-            f"flip; batch 256, peak lr 0.2), {stacked}. Error on the 10,000 test images; ECE (15 bins) on the odd-indexed half. "
-            "Δ: paired by seed, 95% t interval, `*` where it excludes 0. Train accuracy: the last "
-            "epoch's running accuracy on the batches as trained "
-            "(mixed ones for the mixing methods)."]
+            f"flip; batch 256, peak lr 0.2), {stacked}. Error on the 10,000 test images; ECE "
+            "(15 bins) on the odd-indexed half. Δ: paired by seed, 95% t interval, `*` where it "
+            "excludes 0. Train accuracy: the last epoch's running accuracy on the batches as "
+            "trained (mixed ones for the mixing methods)."]
   if from_log:
     lines += ["", f"Rows of {', '.join(from_log)} come from the invocation's log "
               f"(`{rows[0]['study']}/*.log`): the device returned only some of the result "
