@@ -22,7 +22,7 @@ from experiments import analysis
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "experiments" / "results"
-README = REPO_ROOT / "README.md"
+README = REPO_ROOT / "docs" / "experiments.md"
 BEGIN, END = "<!-- REPORT -->", "<!-- /REPORT -->"
 METHOD_ORDER = ("baseline", "cutout", "mixup", "cutmix", "resizemix", "saliencymix", "fmix")
 

@@ -57,7 +57,7 @@ from jaxmix._src.saliencymix import saliencymix
 from jaxmix._src.saliencymix import spectral_residual
 from jaxmix._src.smoothmix import smoothmix
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.2.0"
 
 __all__ = (
     "Box",

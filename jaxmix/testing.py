@@ -5,7 +5,7 @@ chex-style assertions check a mix: shapes and dtypes kept, label rows valid,
 pixels from the image or its partner, label weights equal to the pasted share,
 dense targets aligned with the images pixel for pixel, boxes well formed.
 
-Example (pytest + hypothesis; `my_cutmix` pairs image i with image B − 1 − i):
+Example (pytest + hypothesis; `my_cutmix` pairs image i with image B − 1 − i)::
 
   import jax, jax.numpy as jnp
   from hypothesis import given

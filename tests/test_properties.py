@@ -363,20 +363,21 @@ class NWayAndOddBatchVariantsTest(parameterized.TestCase):
       np.testing.assert_allclose(np.asarray(out[i]), want, atol=1e-5)
 
 
-def test_readme_parity_snippet_runs_and_matches_the_global_call():
-  """The README's shard_map example runs (on this machine's devices) and equals the
+def test_docs_parity_snippet_runs_and_matches_the_global_call():
+  """The sharding guide's shard_map example runs (on this machine's devices) and equals the
   global computation with num_shards = number of devices."""
   import pathlib
   import re
-  text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "sharding.md"
+  text = page.read_text()
   snippet = re.search(r"<!-- PARITY -->\n```python\n(.*?)```\n<!-- /PARITY -->", text, re.S)
-  assert snippet, "README.md has no PARITY block"
+  assert snippet, f"{page} has no PARITY block"
   devices = len(jax.devices())
   images = jnp.asarray(np.random.RandomState(0).rand(4 * devices, 6, 6, 3), jnp.float32)
   multi_hot = jnp.asarray(np.random.RandomState(1).rand(4 * devices, 5) < 0.5)
   namespace = {"jax": jax, "jaxmix": jaxmix, "key": jax.random.key(0), "images": images,
                "multi_hot": multi_hot}
-  exec(compile(snippet.group(1), "README.md", "exec"), namespace)
+  exec(compile(snippet.group(1), str(page), "exec"), namespace)
   want = jaxmix.mixup(jax.random.key(0), images, multi_hot, num_mixed=3, partner="roll",
                       mode="device", multi_label=True, label_smoothing=0.1, num_shards=devices)
   np.testing.assert_allclose(np.asarray(namespace["mixed"]), np.asarray(want[0]), atol=1e-6)

@@ -48,6 +48,8 @@ def test_ci_runs_the_readme_test_command(tmp_path):
   # .ci/run itself, in a copy of the repository whose README's test command leaves a mark.
   (tmp_path / ".ci").mkdir()
   shutil.copy(README.parent / ".ci" / "run", tmp_path / ".ci" / "run")
+  # The docs step runs after the test command (a stand-in here: the real one builds the site).
+  (tmp_path / ".ci" / "docs").write_text("echo docs >> mark\n")
   (tmp_path / "README.md").write_text(
       "# x\n\n<!-- TEST-COMMAND -->\n```bash\necho ran > mark && echo \"$0\" >> mark\n```\n"
       "<!-- /TEST-COMMAND -->\n\n```bash\necho not this > other\n```\n")
@@ -55,11 +57,19 @@ def test_ci_runs_the_readme_test_command(tmp_path):
                         timeout=60)
   assert proc.returncode == 0, proc.stderr
   assert (tmp_path / "mark").read_text().splitlines()[0] == "ran"
+  assert (tmp_path / "mark").read_text().splitlines()[-1] == "docs"
   assert not (tmp_path / "other").exists()
   # Without the block, CI fails instead of running nothing.
   (tmp_path / "README.md").write_text("# x\n```bash\necho ran > mark2\n```\n")
   proc = subprocess.run(["bash", ".ci/run"], cwd=tmp_path, capture_output=True, text=True,
                         timeout=60)
   assert proc.returncode != 0 and not (tmp_path / "mark2").exists()
+  # A failing test command stops CI before the docs step.
+  (tmp_path / "mark").unlink()
+  (tmp_path / "README.md").write_text(
+      "<!-- TEST-COMMAND -->\n```bash\nfalse\n```\n<!-- /TEST-COMMAND -->\n")
+  proc = subprocess.run(["bash", ".ci/run"], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode != 0 and not (tmp_path / "mark").exists()
   # The real README's block is a pytest run.
   assert "pytest" in _block("TEST-COMMAND")

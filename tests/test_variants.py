@@ -30,12 +30,13 @@ def test_variants_keep_uint8_and_refuse_bad_options(op):
     jaxmix.OPS[op](jax.random.key(0), images, jnp.arange(4), num_classes=4, **bad)
 
 
-def test_readme_variants_snippet_runs():
-  text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-  match = re.search(r"<!-- VARIANTS -->\n```python\n(.*?)```\n<!-- /VARIANTS -->", text, re.S)
-  assert match, "README.md has no VARIANTS block"
+def test_docs_variants_snippet_runs():
+  page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "variants.md"
+  match = re.search(r"<!-- VARIANTS -->\n```python\n(.*?)```\n<!-- /VARIANTS -->",
+                    page.read_text(), re.S)
+  assert match, f"{page} has no VARIANTS block"
   namespace = {}
-  exec(compile(match.group(1), "README.md", "exec"), namespace)
+  exec(compile(match.group(1), str(page), "exec"), namespace)
   assert namespace["dets_out"]["boxes"].shape == (8, 2, 4)
   assert namespace["batch"]["mask"].shape == (8, 32, 32, 10)
   assert namespace["seg_out"].dtype == jnp.int32

@@ -16,7 +16,6 @@ stay aligned pixel for pixel in every mode, layout and pairing.
 
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -122,7 +121,7 @@ def apply_boxes(geometry: Geometry, dets: dict, partner_dets: dict, opts: dict) 
   raise ValueError(f"unknown geometry {kind!r}")
 
 
-def mix_arrays(key: chex.PRNGKey, images: jax.Array, labels: Optional[jax.Array],
+def mix_arrays(key: jax.Array, images: jax.Array, labels: Optional[jax.Array],
                op: mixing.MixOp, geometry: Callable[[Any], Geometry], *, mode: str,
                partner: str, num_shards: int, num_classes: Optional[int], label_smoothing,
                masks: Optional[jax.Array] = None, boxes: Optional[dict] = None,
@@ -194,7 +193,7 @@ def has_targets(targets: dict) -> bool:
           or bool(targets["extras"]))
 
 
-def run_op(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: mixing.MixOp,
+def run_op(key: jax.Array, images: jax.Array, labels: jax.Array, op: mixing.MixOp,
            geometry: Callable[[Any], Geometry], *, mode: str, partner: str, num_shards: int,
            num_classes: Optional[int], label_smoothing, data_format: str,
            method: str = "nearest", axis_name=None, multi_label: bool = False,

@@ -7,7 +7,6 @@ per-sample boxes; `Box` is a NamedTuple, so it is a pytree and vmaps.
 
 from typing import NamedTuple, Optional, Sequence
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -23,7 +22,7 @@ class Box(NamedTuple):
   x2: jax.Array
 
 
-def sample_centre(key: chex.PRNGKey, height: int, width: int,
+def sample_centre(key: jax.Array, height: int, width: int,
                   shape: Sequence[int] = ()) -> tuple[jax.Array, jax.Array]:
   """Samples a box centre uniformly over the pixels: cy in 0..H-1, cx in 0..W-1."""
   # Four words from one hash pass (no key splits: they cost as much as the draw);
@@ -51,11 +50,13 @@ def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
 
   cut ratio r = √(1 − λ); cut_h = ⌊H·r⌋, cut_w = ⌊W·r⌋; y1 = clip(cy − cut_h // 2, 0, H)
   and, same for x,
+
   - "official": y2 = clip(cy + cut_h // 2, 0, H). Matches `rand_bbox` of the official
     CutMix code (clovaai/CutMix-PyTorch) and of timm before 1.0.31 (margin 0) given
     the same λ and centre; an odd cut loses a pixel (the box is cut − 1 wide).
   - "timm": y2 = clip(cy + (cut_h + 1) // 2, 0, H). Matches timm 1.0.31's `rand_bbox`:
     exactly cut_h × cut_w pixels before clipping.
+
   The arithmetic is float32, theirs float64: the two can differ by one pixel only
   where H·r or W·r lies within float32 rounding of an integer.
 
@@ -81,7 +82,7 @@ def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
   return Box(*(c.astype(jnp.int32) for c in (y1, y2, x1, x2)))
 
 
-def sample_box(key: chex.PRNGKey, lam: jax.Array, height: int, width: int, *,
+def sample_box(key: jax.Array, lam: jax.Array, height: int, width: int, *,
                box_convention: str = "official") -> Box:
   """Samples the CutMix box for λ: centre uniform, corners clipped (`box_from_centre`).
 
@@ -99,7 +100,7 @@ def sample_box(key: chex.PRNGKey, lam: jax.Array, height: int, width: int, *,
   return box_from_centre(lam, cy, cx, height, width, box_convention=box_convention)
 
 
-def sample_box_minmax(key: chex.PRNGKey, minmax: tuple[float, float], height: int,
+def sample_box_minmax(key: jax.Array, minmax: tuple[float, float], height: int,
                       width: int, shape: Sequence[int] = (), *,
                       box_convention: str = "official") -> Box:
   """Samples timm's `rand_bbox_minmax` box: side lengths uniform in a fraction range.
@@ -170,7 +171,7 @@ def cutout_box(cy: jax.Array, cx: jax.Array, size: int, height: int, width: int)
       jnp.clip(cx - half, 0, width), jnp.clip(cx + half, 0, width))))
 
 
-def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *,
+def sample_erasing_box(key: jax.Array, height: int, width: int, *,
                        area: tuple[float, float] = (0.02, 1 / 3),
                        aspect: tuple[float, float] = (0.3, 1 / 0.3),
                        attempts: int = 10,

@@ -2,7 +2,6 @@
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -74,7 +73,7 @@ def _validate(alpha, minmax, data_format, box_convention):
   return minmax
 
 
-def cutmix_single(key: chex.PRNGKey, image: jax.Array, partner_image: jax.Array, *,
+def cutmix_single(key: jax.Array, image: jax.Array, partner_image: jax.Array, *,
                   alpha=1.0, minmax: Optional[tuple[float, float]] = None,
                   correct_lam: bool = True, data_format: str = "NHWC",
                   box_convention: str = "official") -> tuple[jax.Array, jax.Array]:
@@ -99,7 +98,7 @@ def cutmix_single(key: chex.PRNGKey, image: jax.Array, partner_image: jax.Array,
   return op.apply(params, image, partner_image), params["lam"]
 
 
-def cutmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
            mode: str = "elem", partner: str = "flip",
            minmax: Optional[tuple[float, float]] = None, correct_lam: bool = True,
            num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,

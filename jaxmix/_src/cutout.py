@@ -1,6 +1,5 @@
 """Cutout (DeVries & Taylor 2017) and random erasing (Zhong et al. 2017): remove a box."""
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -22,7 +21,7 @@ def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHW
   return jnp.where(mask, fill, images)
 
 
-def cutout(key: chex.PRNGKey, images: jax.Array, labels=None, *, size: int, fill=0,
+def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
            mode: str = "elem", num_shards: int = 1, axis_name=None, data_format: str = "NHWC",
            num_classes=None, label_smoothing=0.0, **targets):
   """Cutout: fills a square centred uniformly over the image, clipped at the borders.
@@ -85,7 +84,7 @@ def cutout(key: chex.PRNGKey, images: jax.Array, labels=None, *, size: int, fill
 cutout.__doc__ = cutout.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
 
 
-def random_erasing(key: chex.PRNGKey, images: jax.Array, *, prob=0.5,
+def random_erasing(key: jax.Array, images: jax.Array, *, prob=0.5,
                    area: tuple[float, float] = (0.02, 1 / 3),
                    aspect: tuple[float, float] = (0.3, 1 / 0.3), fill=0,
                    attempts: int = 10, axis_name=None, data_format: str = "NHWC") -> jax.Array:

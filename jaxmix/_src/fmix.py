@@ -12,7 +12,6 @@ A mask is drawn in three steps, as the official code (ecs-vlc/FMix `fmix.py`):
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,12 +116,12 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
   return mask.reshape(image.shape).astype(jnp.float32)
 
 
-def sample_normals(key: chex.PRNGKey, height: int, width: int) -> jax.Array:
+def sample_normals(key: jax.Array, height: int, width: int) -> jax.Array:
   """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image."""
   return jax.random.normal(key, fftfreqs(height, width).shape + (2,), jnp.float32)
 
 
-def sample_mask(key: chex.PRNGKey, height: int, width: int, *, alpha=1.0, decay_power=3.0,
+def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
                 max_soft=0.0, spectrum: str = "official",
                 lam: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
   """One FMix mask and its label weight: official `sample_mask(α, δ, (H, W), max_soft)`.
@@ -187,7 +186,7 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
                       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
 
-def fmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
          decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "elem",
          partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
          num_shards: int = 1, axis_name=None, multi_label: bool = False,

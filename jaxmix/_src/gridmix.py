@@ -15,7 +15,6 @@ openmixup's result is not what it means:
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -69,7 +68,7 @@ def grid_mask(lam, n_holes, hole_aspect_ratio, cut_area_ratio, cut_aspect_ratio,
   return inside & in_hole
 
 
-def sample_params(key: chex.PRNGKey, *, alpha=1.0, n_holes=(2, 6), hole_aspect_ratio=1.0,
+def sample_params(key: jax.Array, *, alpha=1.0, n_holes=(2, 6), hole_aspect_ratio=1.0,
                   cut_area_ratio=(0.5, 1.0), cut_aspect_ratio=(0.5, 2.0)) -> dict:
   """One draw: λ ~ Beta(α, α), n ~ U{lo..hi}, the three ratios ~ U(lo, hi), cy, cx ~ U[0, 1).
 
@@ -104,7 +103,7 @@ def gridmix_op(options: dict, height: int, width: int, data_format: str) -> mixi
                       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
 
-def gridmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
             n_holes=(2, 6), hole_aspect_ratio=1.0, cut_area_ratio=(0.5, 1.0),
             cut_aspect_ratio=(0.5, 2.0), mode: str = "elem", partner: str = "flip",
             num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,

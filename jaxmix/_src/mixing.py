@@ -18,7 +18,6 @@ Key derivation (documented because the reference tests reproduce it):
 
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
-import chex
 import jax
 
 from jaxmix._src import _checks
@@ -29,7 +28,7 @@ from jaxmix._src import targets
 
 class MixOp(NamedTuple):
   """A mixing op: its single-sample sampler, its apply step and its label weights."""
-  draw: Callable[[chex.PRNGKey], Any]
+  draw: Callable[[jax.Array], Any]
   apply: Callable[..., jax.Array]
   weights: Callable[[Any], Sequence[jax.Array]]
   num_partners: int = 1
@@ -46,7 +45,7 @@ class Mixed(NamedTuple):
   params: Any
 
 
-def mix_batch(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, op: MixOp, *,
+def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *,
               mode: str, partner: str, num_shards: int = 1, axis_name=None,
               num_classes: Optional[int] = None, label_smoothing=0.0,
               multi_label: bool = False,

@@ -2,7 +2,6 @@
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -81,7 +80,7 @@ def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:
                       weights=weights, num_partners=num_mixed - 1)
 
 
-def mixup(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
           mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
           label_smoothing=0.0, num_shards: int = 1, axis_name=None,
           multi_label: bool = False, num_mixed: int = 2, data_format: str = "NHWC",

@@ -20,7 +20,6 @@ the local shard and the draws equal those of the global computation with
 
 from typing import Any, Callable, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -62,7 +61,7 @@ def _symmetrize(params, num_shards: int, local: int):
   return jax.tree.map(symmetrize, params)
 
 
-def draw_params(key: chex.PRNGKey, draw: Callable[[chex.PRNGKey], Any], mode: str,
+def draw_params(key: jax.Array, draw: Callable[[jax.Array], Any], mode: str,
                 batch_size: int, num_shards: int = 1, axis_name: Optional[Any] = None) -> Any:
   """Draws mixing parameters for a batch according to `mode`.
 

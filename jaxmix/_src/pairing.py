@@ -7,7 +7,6 @@ inside its own group. Partners are then gathered with a reshape to
 any cross-device communication.
 """
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -23,12 +22,12 @@ def _check(batch_size: int, partner: str, num_shards: int) -> int:
   return batch_size // num_shards
 
 
-def _local_permutations(key: chex.PRNGKey, num_shards: int, local: int) -> jax.Array:
+def _local_permutations(key: jax.Array, num_shards: int, local: int) -> jax.Array:
   keys = jax.random.split(key, num_shards)
   return jax.vmap(lambda k: jax.random.permutation(k, local))(keys).astype(jnp.int32)
 
 
-def partner_index(key: chex.PRNGKey, batch_size: int, partner: str = "flip",
+def partner_index(key: jax.Array, batch_size: int, partner: str = "flip",
                   num_shards: int = 1) -> jax.Array:
   """Index of each sample's partner in the batch.
 
@@ -54,7 +53,7 @@ def partner_index(key: chex.PRNGKey, batch_size: int, partner: str = "flip",
   return jnp.broadcast_to(idx + offsets, (num_shards, local)).reshape(batch_size)
 
 
-def gather_partners(x: jax.Array, key: chex.PRNGKey, partner: str = "flip",
+def gather_partners(x: jax.Array, key: jax.Array, partner: str = "flip",
                     num_shards: int = 1, *, shift: int = 1, axis_name=None) -> jax.Array:
   """Returns each sample's partner: `x[partner_index(key, len(x), partner, num_shards)]`.
 

@@ -9,7 +9,6 @@ Beta-λ box by timm's min/max box (and forces CutMix on, as timm sets α = 1).
 import dataclasses
 from typing import Any, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -137,7 +136,7 @@ def _sampler(config: MixConfig, height: int, width: int):
   return draw
 
 
-def sample_mix_params(key: chex.PRNGKey, config: MixConfig, batch_size: int,
+def sample_mix_params(key: jax.Array, config: MixConfig, batch_size: int,
                       height: int, width: int) -> dict:
   """The draws `mix` uses: λ, CutMix-or-Mixup, box and label λ (scalars or [B]).
 
@@ -148,7 +147,7 @@ def sample_mix_params(key: chex.PRNGKey, config: MixConfig, batch_size: int,
                            config.num_shards, config.axis_name)
 
 
-def mix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array,
+def mix(key: jax.Array, images: jax.Array, labels: jax.Array,
         config: MixConfig, *, step=None, **targets) -> tuple[jax.Array, jax.Array]:
   """Applies the timm-equivalent Mixup / CutMix policy to a batch.
 

@@ -14,7 +14,6 @@ images. `mix_dict` does the same for a dict batch {"image", "label", "mask",
 
 from typing import Optional
 
-import chex
 import jax
 
 from jaxmix._src import _checks
@@ -39,13 +38,13 @@ OPS = {
 }
 
 
-def mix_targets(key: chex.PRNGKey, images: jax.Array, labels, *, op: str, **options):
+def mix_targets(key: jax.Array, images: jax.Array, labels, *, op: str, **options):
   """`OPS[op](key, images, labels, **options)`, with a one-line error for an unknown name."""
   _checks.check_choice("op", op, tuple(OPS))
   return OPS[op](key, images, labels, **options)
 
 
-def mix_dict(key: chex.PRNGKey, batch_dict: dict, *, op: str, image_key="image",
+def mix_dict(key: jax.Array, batch_dict: dict, *, op: str, image_key="image",
              label_key: Optional[str] = "label", mask_key: Optional[str] = "mask",
              boxes_key: Optional[str] = "boxes", **options) -> dict:
   """Mixes a dict batch with op `op`; returns a dict with the same keys.

@@ -10,7 +10,6 @@ box, as openmixup's and mmpretrain's `ResizeMix`.
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -40,7 +39,7 @@ def box_from_scale(tau: jax.Array, cy: jax.Array, cx: jax.Array, height: int,
       jnp.clip(cx - cut_w // 2, 0, width), jnp.clip(cx + cut_w // 2, 0, width))))
 
 
-def sample_box(key: chex.PRNGKey, height: int, width: int,
+def sample_box(key: jax.Array, height: int, width: int,
                scale: tuple = (0.1, 0.8)) -> tuple[boxes.Box, jax.Array]:
   """Draws τ ~ U(scale) and a uniform centre; returns (box, τ)."""
   scale = check_scale(scale)
@@ -67,7 +66,7 @@ def resizemix_op(scale, height: int, width: int, method: str,
       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
 
-def resizemix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
+def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
               scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "elem",
               partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
               num_shards: int = 1, axis_name=None, multi_label: bool = False,

@@ -16,7 +16,6 @@ the borders (SciPy's `mode="mirror"`, truncated at 4σ as SciPy).
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,7 +135,7 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
                       refine=refine)
 
 
-def saliencymix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *, alpha=1.0,
+def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
                 sigma: Optional[float] = None, mode: str = "elem", partner: str = "flip",
                 num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
                 axis_name=None, multi_label: bool = False, data_format: str = "NHWC",

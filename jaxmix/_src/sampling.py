@@ -3,7 +3,6 @@
 import math
 from typing import Sequence
 
-import chex
 import jax
 import jax.extend.random
 import jax.numpy as jnp
@@ -19,7 +18,7 @@ _GAMMA_PROPOSALS = 8
 _GAMMA_BOOST = 4
 
 
-def random_words(key: chex.PRNGKey, shape: tuple) -> jax.Array:
+def random_words(key: jax.Array, shape: tuple) -> jax.Array:
   """uint32 random words; with a threefry key, both words of each hash.
 
   `jax.random.bits` (partitionable threefry) spends one 2x32 hash per 32-bit word
@@ -39,7 +38,7 @@ def _unit(words: jax.Array) -> jax.Array:
   return ((words >> 9).astype(jnp.float32) + 0.5) * (2.0 ** -23)
 
 
-def _log_gamma(key: chex.PRNGKey, a: jax.Array, shape: tuple) -> jax.Array:
+def _log_gamma(key: jax.Array, a: jax.Array, shape: tuple) -> jax.Array:
   """log of a Gamma(a, 1) draw by Marsaglia & Tsang (2000), with no loop.
 
   `jax.random.gamma` rejects in a `while` loop; vmapped over a sharded batch,
@@ -74,7 +73,7 @@ def _log_gamma(key: chex.PRNGKey, a: jax.Array, shape: tuple) -> jax.Array:
   return jnp.log(d) + log_first + log_boost
 
 
-def sample_lam(key: chex.PRNGKey, alpha, shape: Sequence[int] = ()) -> jax.Array:
+def sample_lam(key: jax.Array, alpha, shape: Sequence[int] = ()) -> jax.Array:
   """Samples the mixing ratio λ ~ Beta(α, α) as float32.
 
   λ = G1 / (G1 + G2) with G1, G2 ~ Gamma(α) drawn by a loop-free sampler, so
@@ -100,7 +99,7 @@ def sample_lam(key: chex.PRNGKey, alpha, shape: Sequence[int] = ()) -> jax.Array
   return jnp.where(valid, jax.nn.sigmoid(log_g[..., 0] - log_g[..., 1]), jnp.nan)
 
 
-def sample_dirichlet(key: chex.PRNGKey, alpha, num: int, shape: Sequence[int] = ()) -> jax.Array:
+def sample_dirichlet(key: jax.Array, alpha, num: int, shape: Sequence[int] = ()) -> jax.Array:
   """Samples weights w ~ Dirichlet(α·1_num) as float32, loop-free like `sample_lam`.
 
   w_i = G_i / Σ_j G_j with G_i ~ Gamma(α), computed as a softmax of log G so that

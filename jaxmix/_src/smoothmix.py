@@ -11,7 +11,6 @@ including its half-pixel centre offset. The label weights are the true shares:
 
 from typing import Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -31,7 +30,7 @@ def gaussian_mask(cy: jax.Array, cx: jax.Array, sigma: jax.Array, height: int,
   return jnp.exp(-d2 / (2.0 * jnp.asarray(sigma, jnp.float32) ** 2))
 
 
-def sample_mask(key: chex.PRNGKey, height: int, width: int,
+def sample_mask(key: jax.Array, height: int, width: int,
                 sigma_range: tuple = (0.25, 0.5)) -> tuple[jax.Array, jax.Array]:
   """One SmoothMix blob: (g [H, W], image weight 1 − mean(g))."""
   key_centre, key_sigma = jax.random.split(key)
@@ -54,7 +53,7 @@ def smoothmix_op(sigma_range, height: int, width: int, data_format: str) -> mixi
                       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
 
-def smoothmix(key: chex.PRNGKey, images: jax.Array, labels: jax.Array, *,
+def smoothmix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
               sigma_range: tuple = (0.25, 0.5), mode: str = "elem", partner: str = "flip",
               num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
               axis_name=None, multi_label: bool = False, data_format: str = "NHWC",

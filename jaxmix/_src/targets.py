@@ -143,7 +143,8 @@ def mix_rows(weights, sources) -> jax.Array:
 def check_label_ids(labels: jax.Array, num_classes: int) -> None:
   """Asserts ids are in [0, K) under `jax.experimental.checkify` (works inside jit).
 
-  Example:
+  Example::
+
     def step(key, x, y):
       jaxmix.check_label_ids(y, 10)
       return jaxmix.mix(key, x, y, config)
