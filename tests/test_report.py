@@ -1,12 +1,12 @@
-"""experiments/report.py renders tables from result JSONs with the right numbers and verdicts."""
+"""experiments.report renders tables from result JSONs with the right numbers and verdicts."""
 
 import json
 
 import numpy as np
 import pytest
 
-from experiments import analysis
 from experiments import report
+from experiments.report import stats
 
 
 def _rel():
@@ -46,7 +46,7 @@ def test_methods_table_numbers_and_verdicts(tmp_path):
   text = report.render(tmp_path)
   err_base = [100 * (1 - a) for a in base]
   assert f"| baseline | 3 | {np.mean(err_base):.2f} ± {np.std(err_base, ddof=1):.2f} |" in text
-  d = analysis.paired_difference([1 - a for a in cut], [1 - a for a in base])
+  d = stats.paired_difference([1 - a for a in cut], [1 - a for a in base])
   assert d["hi"] < 0
   assert f"cutmix vs baseline: better top-1 error (paired Δ {d['mean'] * 100:+.2f}" in text
   assert "mixup vs baseline: no difference in top-1 error" in text
