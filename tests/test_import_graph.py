@@ -1,4 +1,5 @@
-"""The import graph of `jaxmix` and `experiments`, read from the source (AST), has no cycles.
+"""The import graph of `jaxmix` and `experiments`, read from the source (AST), has no cycles;
+the packages rebuilt to show their layout keep small modules and functions.
 
 Every `import` counts, wherever it is written: an import deferred into a function still runs
 and still closes a circle, it only hides it. Inside the packages that were rebuilt to show
@@ -130,3 +131,16 @@ def test_no_deferred_imports(package):
            if (m == package or m.startswith(package + ".")) and d}
   assert any(m.startswith(package) for m in deferred), f"{package} not found"
   assert not found, f"imports inside functions: {found}"
+
+
+@pytest.mark.parametrize("package", FLAT_IMPORTS)
+def test_small_modules_and_functions(package):
+  # The house style: modules under ~300 lines, functions under ~60.
+  files = {m: p for m, p in module_files().items() if m == package or m.startswith(package + ".")}
+  assert files, f"{package} not found"
+  long_modules = {m: n for m, p in files.items() if (n := len(p.read_text().splitlines())) > 300}
+  long_functions = {
+      f"{m}.{f.name}": f.end_lineno - f.lineno + 1 for m, p in files.items()
+      for f in ast.walk(ast.parse(p.read_text()))
+      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.end_lineno - f.lineno >= 60}
+  assert not long_modules and not long_functions, (long_modules, long_functions)

@@ -71,3 +71,17 @@ def test_train_accuracy_column_is_the_last_logged_epoch(tmp_path):
   _write(tmp_path, rows)
   line = next(l for l in report.render(tmp_path).splitlines() if l.startswith("| baseline |"))
   assert line.endswith("| 75.00 ± 1.41 |")   # mean and sd of 74 and 76
+
+
+def test_provenance_names_the_cpu_where_the_result_records_it():
+  old = _result("cifar_methods", "baseline", 0, 0.7)   # Written before results named the CPU.
+  assert "; cpu ×1 (2 cores); 2026-11-20;" in report.provenance([old])
+  new = _result("cifar_methods", "baseline", 1, 0.7)
+  new["device"].update(cpu_model="AMD EPYC 7B13", cpu_isa=["sse4_2", "avx", "avx2", "fma"])
+  assert "; cpu ×1 (2 cores, AMD EPYC 7B13, AVX2); " in report.provenance([new])
+  # Two machines: each named once.
+  assert "; cpu ×1 (2 cores), cpu ×1 (2 cores, AMD EPYC 7B13, AVX2); " in report.provenance(
+      [old, new])
+  gpu = json.loads(json.dumps(new))
+  gpu["device"].update(platform="gpu", device_kind="NVIDIA H200", cpu_isa=["avx512f", "avx2"])
+  assert "; NVIDIA H200 ×1 (host AMD EPYC 7B13, AVX-512); " in report.provenance([gpu])

@@ -76,13 +76,23 @@ def clause(d: dict, lower: str, higher: str, min_seeds: int = 3) -> str:
   return f"{lower if d['mean'] < 0 else higher} ({nums})"
 
 
+# The widest vector or matrix extension decides most of XLA's CPU code: name that one.
+_ISA_TIERS = (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
+              ("sve2", "SVE2"), ("sve", "SVE"), ("asimd", "NEON"))
+
+
+def cpu(device: dict) -> str:
+  """"AMD EPYC 7B13, AVX2": the host CPU a result records ("" for results from before it did)."""
+  isa = next((name for flag, name in _ISA_TIERS if flag in device.get("cpu_isa", ())), "")
+  return ", ".join(filter(None, [device.get("cpu_model"), isa]))
+
+
 def _machine(device: dict) -> str:
-  """"cpu ×1 (2 cores)", with the CPU model and instruction set where the result has them."""
-  cpu = ", ".join(filter(None, [device.get("cpu_model"), " ".join(device.get("cpu_isa", []))]))
+  """"cpu ×1 (2 cores, AMD EPYC 7B13, AVX2)"; "NVIDIA H200 ×1 (host AMD EPYC 9454, AVX-512)"."""
+  kind, host = f"{device['device_kind']} ×{device['device_count']}", cpu(device)
   if device["platform"] == "cpu":
-    cores = f"{device['cpu_count']} cores"
-    return f"{device['device_kind']} ×{device['device_count']} ({cores}{', ' + cpu if cpu else ''})"
-  return f"{device['device_kind']} ×{device['device_count']}" + (f" (host: {cpu})" if cpu else "")
+    return f"{kind} ({device['cpu_count']} cores{', ' + host if host else ''})"
+  return f"{kind} (host {host})" if host else kind
 
 
 def provenance(rows: Sequence[dict]) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 import pathlib
 
+from experiments.report.format import cpu
+
 _OPS = ("cutmix", "saliencymix", "resizemix", "fmix", "cutout")
 
 
@@ -18,7 +20,9 @@ def section_patch_stats(name: str, rows: Sequence[dict], folder: pathlib.Path) -
   del name, folder
   rank = {o: i for i, o in enumerate(_OPS)}
   rows = sorted(rows, key=lambda r: rank.get(r["op"], 99))
-  lines = [f"**patch_stats** — `python -m experiments.patch_stats`; {rows[0]['device']}; "
+  host = cpu(rows[0])
+  lines = [f"**patch_stats** — `python -m experiments.patch_stats`; {rows[0]['device']}"
+           f"{f' ({host})' if host else ''}; "
            f"{rows[0]['finished_at'][:10]}; {rows[0]['images']} shapes training images per op, "
            "elem mode, α = 1, flip partners", "",
            "| op | own object hidden % | own object < half visible % | partner object absent "
