@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-import pathlib
 
 from experiments.configs import default
 from experiments.report import figures
