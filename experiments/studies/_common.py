@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from experiments.eval import analysis
+from experiments.eval import inference
 from experiments.configs import default
 
 METHODS = ("baseline", "cutout", "mixup", "cutmix")
@@ -67,7 +68,6 @@ def analyze_calibration(run, workdir: str, summary: Mapping[str, Any]) -> dict[s
 
 def _predict_fn(trained, batch_size: int = 500):
   """uint8 images [N, H, W, C] → predicted class ids [N], in fixed-size batches."""
-  from experiments.eval import inference  # Deferred: heavy.
   return lambda images: inference.in_batches(trained.logits_fn, images, batch_size).argmax(-1)
 
 
@@ -78,7 +78,6 @@ def _test_arrays(config):
 
 def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Calibration, plus accuracy under occlusion of the test images (same boxes for every run)."""
-  from experiments.eval import inference  # Deferred: heavy.
   del run, summary
   trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)
@@ -108,7 +107,6 @@ def class_maps_fn(trained, workdir: str):
 
 def analyze_localization(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Robustness and calibration, plus CAM localization against the dataset's object boxes."""
-  from experiments.eval import inference  # Deferred: heavy.
   out = analyze_robustness(run, workdir, summary)
   trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)
