@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import analysis
+from experiments.eval import analysis
 from experiments import augment
 from experiments import data_registry
 from experiments import image_files

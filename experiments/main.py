@@ -26,7 +26,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from experiments import checkpointing
-from experiments import metrics
+from experiments.eval import metrics
 
 FLAGS = flags.FLAGS
 USAGE_ERROR = 2

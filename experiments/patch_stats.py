@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmix
+from experiments import study
 from experiments.datasets import shapes
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "patch_stats"
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(op, args.images)
     result["command"] = f"python -m experiments.patch_stats --ops {op} --images {args.images}"
     result["device"] = jax.devices()[0].device_kind
+    result.update(study.cpu_info())
     result["jax_version"] = jax.__version__
     result["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds")

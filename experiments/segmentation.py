@@ -52,7 +52,7 @@ import optax
 
 from experiments import augment
 from experiments import checkpointing
-from experiments import metrics
+from experiments.eval import metrics
 from experiments import seg_models
 from experiments import train
 

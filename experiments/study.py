@@ -186,12 +186,41 @@ def git_commit() -> tuple[str | None, bool]:
     return None, True
 
 
+# Instruction-set extensions that change the code XLA generates for a CPU (vector width, FMA,
+# bfloat16 and matrix units), in /proc/cpuinfo's spelling (x86 "flags", Arm "Features").
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
+             "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
+  """The host CPU's model and instruction-set extensions (of ISA_FLAGS).
+
+  XLA compiles for the processor it runs on, so a CPU result can differ between machines of the
+  "same" kind (e.g. AVX2 vs AVX-512): results record which one made them. `cpuinfo` is the text
+  of /proc/cpuinfo (read when None; empty where there is none, e.g. macOS).
+  """
+  if cpuinfo is None:
+    try:
+      cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+      cpuinfo = ""
+  fields: dict[str, str] = {}
+  for line in cpuinfo.splitlines():
+    key, sep, value = line.partition(":")
+    if sep:
+      fields.setdefault(key.strip(), value.strip())   # The first processor's entry.
+  flags = set((fields.get("flags") or fields.get("Features") or "").split())
+  return {"cpu_model": fields.get("model name") or platform.processor() or platform.machine(),
+          "cpu_isa": [f for f in ISA_FLAGS if f in flags]}
+
+
 def device_info() -> dict[str, Any]:
+  """The accelerator (or CPU) a result was made on, with the host CPU's model and ISA."""
   import jax  # Deferred: --list must not initialize a backend.
   device = jax.devices()[0]
   return {"platform": device.platform, "device_kind": device.device_kind,
           "device_count": jax.device_count(), "process_count": jax.process_count(),
-          "cpu_count": os.cpu_count(), "jax_version": jax.__version__}
+          "cpu_count": os.cpu_count(), **cpu_info(), "jax_version": jax.__version__}
 
 
 def read_epoch_rows(workdir: pathlib.Path) -> list[dict]:

@@ -36,7 +36,7 @@ import optax
 
 from experiments import augment
 from experiments import checkpointing
-from experiments import metrics
+from experiments.eval import metrics
 from experiments import models
 
 SCHEDULES = ("cosine", "multistep")

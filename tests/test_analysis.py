@@ -1,4 +1,4 @@
-"""experiments/analysis.py against hand-computed values and independent implementations."""
+"""experiments.eval.analysis (and the report's statistics) against hand-computed values and independent implementations."""
 
 import math
 import warnings
@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import analysis
+from experiments.eval import analysis
+from experiments.eval import metrics
+from experiments.report import stats
 
 
 def test_nll_and_ece_hand_computed():
@@ -16,18 +18,18 @@ def test_nll_and_ece_hand_computed():
   # Sample 1: p = (0.3, 0.7), label 0 (wrong, conf 0.7).
   logits = np.log(np.array([[0.8, 0.2], [0.3, 0.7]]))
   labels = np.array([0, 0])
-  assert analysis.nll(logits, labels) == pytest.approx(-(math.log(0.8) + math.log(0.3)) / 2)
+  assert metrics.mean_nll(logits, labels) == pytest.approx(-(math.log(0.8) + math.log(0.3)) / 2)
   # Bins of width 1/15: 0.7 lies in (0.6667, 0.7333], 0.8 in (0.7333, 0.8]; one sample each.
   # ECE = 1/2 |1 − 0.8| + 1/2 |0 − 0.7| = 0.45.
-  assert analysis.ece(logits, labels) == pytest.approx(0.45)
-  bins = analysis.reliability_bins(logits, labels)
+  assert metrics.ece(logits, labels) == pytest.approx(0.45)
+  bins = metrics.reliability_bins(logits, labels)
   assert sum(bins["count"]) == 2 and bins["count"][10] == 1 and bins["count"][11] == 1
 
 
 def test_confidence_on_a_bin_edge_goes_to_the_lower_bin():
   # (lo, hi] bins as in Guo et al.: a confidence of exactly 0.6 belongs to (8/15, 0.6].
   logits = np.log(np.array([[0.6, 0.4]]))
-  bins = analysis.reliability_bins(logits, np.array([0]))
+  bins = metrics.reliability_bins(logits, np.array([0]))
   assert bins["count"][8] == 1
 
 
@@ -119,16 +121,16 @@ def test_localization_hits_and_misses():
 
 
 def test_paired_difference_interval():
-  out = analysis.paired_difference([0.70, 0.72, 0.74], [0.68, 0.69, 0.70])
+  out = stats.paired_difference([0.70, 0.72, 0.74], [0.68, 0.69, 0.70])
   d = np.array([0.02, 0.03, 0.04])
   half = 4.303 * d.std(ddof=1) / math.sqrt(3)
   assert out["mean"] == pytest.approx(0.03)
   assert out["lo"] == pytest.approx(0.03 - half) and out["hi"] == pytest.approx(0.03 + half)
-  assert analysis.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+  assert stats.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
 
 
 def test_paired_difference_of_no_seeds_is_empty_without_warnings():
   with warnings.catch_warnings():
     warnings.simplefilter("error")   # NumPy's "Mean of empty slice" would raise here.
-    out = analysis.paired_difference([], [])
+    out = stats.paired_difference([], [])
   assert out["n"] == 0 and all(math.isnan(out[k]) for k in ("mean", "lo", "hi"))

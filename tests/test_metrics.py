@@ -1,4 +1,5 @@
-"""Eval metrics against a plain NumPy re-statement (top-k, NLL, ECE with 15 bins)."""
+"""Eval metrics against a plain NumPy re-statement (top-k, NLL, ECE with 15 bins); the train
+loop's meter (experiments.eval.writers)."""
 
 import json
 
@@ -6,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import metrics
+from experiments.eval import metrics
+from experiments.eval import writers
 
 
 def np_softmax(z):
@@ -88,9 +90,42 @@ def test_ece_of_perfectly_calibrated_bins_is_zero():
 def test_predict_drops_masked_rows():
   batches = [{"image": np.arange(4), "label": np.array([1, 2, 3, 0]),
               "mask": np.array([True, True, False, True])}]
-  logits, labels = metrics.predict(lambda b: np.eye(4)[b["image"]], batches)
+  out = metrics.predict(metrics.eval_step(lambda b: np.eye(4)[b["image"]]), batches)
+  logits, labels = out.logits, out.labels
   assert logits.shape == (3, 4)
   np.testing.assert_array_equal(labels, [1, 2, 0])
+  # Predicted classes 0, 1, 3 against labels 1, 2, 0: no row right; the masked row not counted.
+  assert out.metrics["count"] == 3 and out.metrics["accuracy"] == 0.0
+
+
+def test_predict_sums_metrics_over_batches_and_can_skip_the_logits():
+  # Two batches, the second padded by one row: 3 of the 5 real rows right (argmax = label).
+  eye = np.eye(3, dtype=np.float32) * 5.0
+  batches = [{"image": np.array([0, 1, 2]), "label": np.array([0, 1, 0]),
+              "mask": np.array([True, True, True])},
+             {"image": np.array([2, 0, 0]), "label": np.array([2, 1, 0]),
+              "mask": np.array([True, True, False])}]
+  seen = []
+  class Bar:
+    def update(self, k):
+      seen.append(k)
+  out = metrics.predict(metrics.eval_step(lambda b: eye[b["image"]]), batches,
+                        collect_logits=False, progress=Bar())
+  assert out.logits is None and out.labels is None and seen == [1, 1]
+  assert out.metrics["count"] == 5 and out.metrics["accuracy"] == pytest.approx(3 / 5)
+  assert out.metrics["top5"] == 1.0   # 3 classes: every label is in the top 5.
+
+
+def test_in_batches_pads_to_one_shape_and_cuts_the_padding():
+  from experiments.eval import inference
+  shapes = []
+  def double(x):
+    shapes.append(x.shape)
+    return np.stack([2 * x, 3 * x])      # a stack of two "models": the batch on axis 1
+  images = np.arange(10, dtype=np.int32)[:, None]
+  out = inference.in_batches(double, images, batch_size=4, axis=1)
+  assert shapes == [(4, 1)] * 3          # 4 + 4 + 2 rows, the last padded to 4
+  np.testing.assert_array_equal(out[:, :, 0], [2 * np.arange(10), 3 * np.arange(10)])
 
 
 class RecordingBar:
@@ -124,7 +159,7 @@ def test_train_meter_reports_only_completed_steps_and_their_rate(tmp_path):
     return {"loss": loss, "accuracy": loss * 0.5}
 
   bar = RecordingBar()
-  meter = metrics.TrainMeter(batch_size=10, steps_per_epoch=100, total_steps=30,
+  meter = writers.TrainMeter(batch_size=10, steps_per_epoch=100, total_steps=30,
                              log_every_steps=10, schedule=lambda s: 0.1,
                              log_path=str(tmp_path / "log.jsonl"), bar=bar, lag=2)
   for step in range(1, 31):
@@ -142,10 +177,10 @@ def test_train_meter_reports_only_completed_steps_and_their_rate(tmp_path):
 
 
 def test_train_meter_stops_at_a_non_finite_loss():
-  meter = metrics.TrainMeter(batch_size=1, steps_per_epoch=10, total_steps=10,
+  meter = writers.TrainMeter(batch_size=1, steps_per_epoch=10, total_steps=10,
                              log_every_steps=5, schedule=lambda s: 0.5, log_path=None, bar=None)
   meter.dispatched(1, {"loss": np.float32(1.0), "accuracy": np.float32(0)})
   meter.dispatched(2, {"loss": np.float32(np.nan), "accuracy": np.float32(0)})
-  with pytest.raises(metrics.NonFiniteLossError, match="step 2") as err:
+  with pytest.raises(writers.NonFiniteLossError, match="step 2") as err:
     meter.drain()
   assert err.value.step == 2

@@ -1,4 +1,4 @@
-"""experiments/report_claims.py: each claim's verdict comes from the paired results, with
+"""experiments.report.claims: each claim's verdict comes from the paired results, with
 hand-computed intervals, and waits for 3 seeds."""
 
 from experiments import report

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from experiments import report
-from experiments import report_reference
+from experiments.report import reference as report_reference
+from experiments.report import results
 
 LOG = """decoded 50000 train / 10000 test images in 16.6s on NVIDIA H200
 training with scan for 2 epochs
@@ -34,7 +35,7 @@ def _json_row(method, seed, accuracy):
 
 
 def test_parse_log_reads_every_model_in_order():
-  parsed = report_reference.parse_log(LOG)
+  parsed = results.parse_log(LOG)
   assert [(p["method"], p["seed"]) for p in parsed] == [
       ("baseline", 0), ("baseline", 1), ("cutmix", 0), ("cutmix", 1)]
   assert [p["accuracy"] for p in parsed] == [0.9, 0.89, 0.91, 0.905]
@@ -52,13 +53,13 @@ def test_parse_log_reads_every_model_in_order():
 ])
 def test_parse_log_refuses_incomplete_logs(log, message):
   with pytest.raises(ValueError, match=message):
-    report_reference.parse_log(log)
+    results.parse_log(log)
 
 
 def test_load_fills_missing_runs_from_the_log(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   (tmp_path / "baseline__seed0.json").write_text(json.dumps(_json_row("baseline", 0, 0.9)))
-  rows = {(r["tags"]["method"], r["seed"]): r for r in report_reference.load(tmp_path)}
+  rows = {(r["tags"]["method"], r["seed"]): r for r in results.load_folder(tmp_path)}
   assert sorted(rows) == [("baseline", 0), ("baseline", 1), ("cutmix", 0), ("cutmix", 1)]
   assert "from_log" not in rows[("baseline", 0)]          # The JSON is the row.
   assert rows[("baseline", 0)]["summary"]["eval_nll"] == 0.3
@@ -76,20 +77,20 @@ def test_load_refuses_a_json_that_disagrees_with_the_log(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   (tmp_path / "cutmix__seed0.json").write_text(json.dumps(_json_row("cutmix", 0, 0.95)))
   with pytest.raises(ValueError, match="differs from its JSON"):
-    report_reference.load(tmp_path)
+    results.load_folder(tmp_path)
 
 
 def test_load_needs_one_json_for_provenance(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   with pytest.raises(ValueError, match="provenance"):
-    report_reference.load(tmp_path)
+    results.load_folder(tmp_path)
 
 
 def test_section_pairs_by_seed_with_hand_computed_differences(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   (tmp_path / "baseline__seed0.json").write_text(json.dumps(_json_row("baseline", 0, 0.9)))
   lines = report_reference.section_reference("cifar_reference",
-                                             report_reference.load(tmp_path), tmp_path)
+                                             results.load_folder(tmp_path), tmp_path)
   table = "\n".join(lines)
   # Errors: baseline 10.0 / 11.0 → 10.50 ± 0.71; cutmix 9.0 / 9.5 → 9.25 ± 0.35.
   # Paired Δ: −1.0, −1.5 → mean −1.25, sd 0.3536, t(1) = 12.706 → ±3.18.
@@ -98,7 +99,7 @@ def test_section_pairs_by_seed_with_hand_computed_differences(tmp_path):
   # ECE: baseline 4.00 (JSON) / 5.00 (log); cutmix 3.00 / 3.50; Δ −1.0, −1.5.
   assert "| 4.50 ± 0.71 |" in table and "| 3.25 ± 0.35 | -1.25 [-4.43, +1.93] |" in table
   assert "cutmix/seed0, cutmix/seed1" in table and "baseline/seed1" in table
-  assert report.provenance(report_reference.load(tmp_path)).startswith(
+  assert report.provenance(results.load_folder(tmp_path)).startswith(
       "`python -m experiments.cifar_reference --epochs 2`; NVIDIA H200 ×1")
 
 
@@ -147,6 +148,6 @@ def test_occlusion_table_reads_the_curves_and_pairs_by_seed(tmp_path):
 def test_no_occlusion_table_without_curves(tmp_path):
   (tmp_path / "run.log").write_text(LOG)
   (tmp_path / "baseline__seed0.json").write_text(json.dumps(_json_row("baseline", 0, 0.9)))
-  lines = report_reference.section_reference("x", report_reference.load(tmp_path), tmp_path)
+  lines = report_reference.section_reference("x", results.load_folder(tmp_path), tmp_path)
   assert not any(line.startswith("Occlusion robustness") for line in lines)
   assert not list(tmp_path.glob("*.png"))

@@ -1,4 +1,4 @@
-"""experiments/report_sweeps.py: the sweeps' tables pair the right runs, share cifar_methods'
+"""experiments.report.sweeps: the sweeps' tables pair the right runs, share cifar_methods'
 runs only when the recipe matches, and give verdicts from hand-computed intervals."""
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import report
-from experiments import report_sweeps
+from experiments.report import sweeps as report_sweeps
 
 # Two-sided 95% t quantile for 2 degrees of freedom (3 seeds), from a t table.
 T975_DF2 = 4.302652729911275

@@ -9,7 +9,7 @@ import pytest
 
 from experiments import checkpointing
 from experiments import input_pipeline
-from experiments import report_segmentation
+from experiments.report import segmentation as report_segmentation
 from experiments import segmentation
 from experiments import studies
 from experiments.configs import segmentation as seg_config

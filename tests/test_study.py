@@ -50,6 +50,7 @@ def test_run_writes_results_then_rerun_skips(tiny, tmp_path, monkeypatch, capsys
   assert first["analysis"] == {"seen_accuracy": first["summary"]["eval_accuracy"]}
   assert first["epochs"] and "eval_accuracy" in first["epochs"][-1]
   assert first["git_commit"] and first["device"]["platform"] == "cpu"
+  assert first["device"]["cpu_model"] and isinstance(first["device"]["cpu_isa"], list)
   assert not (results / "tiny" / "cutmix__seed1.json").exists()
   # seed1 is still to do; seed0 is done and must not train again.
   from experiments import train
@@ -160,3 +161,28 @@ def test_every_study_loads_and_names_its_runs_uniquely():
     assert s.runs and s.name == name
     for run in s.runs:
       assert run.config.seed == run.tags.get("seed", run.config.seed)
+
+
+_X86 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c avx2 fma bmi2
+processor\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c avx2 fma bmi2
+"""
+_ARM = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics sve sve2
+CPU implementer\t: 0x41
+"""
+
+
+def test_cpu_info_names_the_model_and_the_vector_extensions():
+  assert study_lib.cpu_info(_X86) == {"cpu_model": "AMD EPYC 7B13",
+                                      "cpu_isa": ["sse4_2", "avx", "avx2", "fma"]}
+  # Arm's /proc/cpuinfo has Features and no model name: the platform names the model.
+  arm = study_lib.cpu_info(_ARM)
+  assert arm["cpu_isa"] == ["asimd", "sve", "sve2"]
+  assert arm["cpu_model"] == (platform.processor() or platform.machine())
+  assert study_lib.cpu_info("")["cpu_isa"] == []

@@ -47,7 +47,7 @@ def test_localization_analysis_of_a_finished_shapes_run(finished_run):
 
 def test_class_maps_average_to_the_logits(finished_run):
   """CAM = features · head kernel (+ bias / hw): its spatial mean is the model's logits."""
-  from experiments import inference
+  from experiments.eval import inference
   workdir, _ = finished_run
   trained = inference.load_trained(workdir)
   images = _common._test_arrays(trained.config)["image"][:32]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from experiments import checkpointing
-from experiments import inference
+from experiments.eval import inference
 from experiments import train
 from experiments.configs import test as test_config
 

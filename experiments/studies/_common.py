@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments import analysis
+from experiments.eval import analysis
+from experiments.eval import inference
 from experiments.configs import default
 
 METHODS = ("baseline", "cutout", "mixup", "cutmix")
@@ -67,16 +68,7 @@ def analyze_calibration(run, workdir: str, summary: Mapping[str, Any]) -> dict[s
 
 def _predict_fn(trained, batch_size: int = 500):
   """uint8 images [N, H, W, C] → predicted class ids [N], in fixed-size batches."""
-  def predict(images):
-    out = []
-    for i in range(0, len(images), batch_size):
-      chunk = images[i:i + batch_size]
-      pad = batch_size - len(chunk)
-      if pad:   # One compiled shape.
-        chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-      out.append(np.asarray(trained.logits_fn(chunk)).argmax(-1)[:batch_size - pad])
-    return np.concatenate(out)
-  return predict
+  return lambda images: inference.in_batches(trained.logits_fn, images, batch_size).argmax(-1)
 
 
 def _test_arrays(config):
@@ -86,7 +78,6 @@ def _test_arrays(config):
 
 def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Calibration, plus accuracy under occlusion of the test images (same boxes for every run)."""
-  from experiments import inference  # Deferred: heavy.
   del run, summary
   trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)
@@ -116,7 +107,6 @@ def class_maps_fn(trained, workdir: str):
 
 def analyze_localization(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """Robustness and calibration, plus CAM localization against the dataset's object boxes."""
-  from experiments import inference  # Deferred: heavy.
   out = analyze_robustness(run, workdir, summary)
   trained = inference.load_trained(workdir)
   test = _test_arrays(trained.config)

@@ -1,14 +1,15 @@
-"""What the studies measure beyond accuracy: calibration, occlusion robustness, localization, stats.
+"""What the studies measure beyond accuracy: calibration, occlusion robustness, localization.
 
 Every function here is pure NumPy/JAX on arrays a trained model produced, so each can be tested
 against a hand-computed case:
-- calibration: ECE (15 equal-width bins, Guo et al. 2017), NLL, reliability-diagram bins, and
-  temperature scaling fitted on a held-out half of the test set (Guo et al. 2017);
+- calibration: ECE, NLL and reliability-diagram bins (`experiments.eval.metrics`) before and
+  after temperature scaling fitted on a held-out half of the test set (Guo et al. 2017);
 - robustness: accuracy of a classifier when a box covering a fraction of the image is blanked
   (random position, zero or mean fill; or centred);
 - localization: class activation maps (Zhou et al. 2016) → box of the largest connected region
-  above 20% of the map's maximum → IoU with the ground-truth box (weakly supervised localization);
-- statistics over seeds: mean ± sd and the paired difference to a baseline with a 95% t interval.
+  above 20% of the map's maximum → IoU with the ground-truth box (weakly supervised localization).
+
+Statistics over seeds (mean ± sd, paired differences) are the report's: `experiments.report.stats`.
 """
 
 from __future__ import annotations
@@ -18,47 +19,15 @@ import math
 
 import numpy as np
 
-NUM_BINS = 15
-# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (df > 30: normal 1.96).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+from experiments.eval import metrics
 
 
 # ------------------------------------------------------------------------------- calibration
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-  z = np.asarray(logits, np.float64)
-  z = z - z.max(axis=-1, keepdims=True)
-  return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def nll(logits: np.ndarray, labels: np.ndarray) -> float:
-  return float(-log_softmax(logits)[np.arange(len(labels)), labels].mean())
-
-
-def reliability_bins(logits: np.ndarray, labels: np.ndarray, num_bins: int = NUM_BINS) -> dict:
-  """Per confidence bin (lo, hi]: count, mean confidence, accuracy (NaN where empty)."""
-  probs = np.exp(log_softmax(logits))
-  conf = probs.max(-1)
-  correct = (probs.argmax(-1) == labels).astype(np.float64)
-  edges = np.linspace(0.0, 1.0, num_bins + 1)
-  which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, num_bins - 1)
-  count = np.bincount(which, minlength=num_bins).astype(np.float64)
-  with np.errstate(invalid="ignore"):
-    confidence = np.bincount(which, conf, num_bins) / count
-    accuracy = np.bincount(which, correct, num_bins) / count
-  return {"edges": edges.tolist(), "count": count.tolist(), "confidence": confidence.tolist(),
-          "accuracy": accuracy.tolist()}
-
-
-def ece(logits: np.ndarray, labels: np.ndarray, num_bins: int = NUM_BINS) -> float:
-  """Σ_b |B_b|/n · |acc(B_b) − conf(B_b)| over equal-width confidence bins."""
-  bins = reliability_bins(logits, labels, num_bins)
-  count = np.asarray(bins["count"])
-  gap = np.nan_to_num(np.abs(np.asarray(bins["accuracy"]) - np.asarray(bins["confidence"])))
-  return float((count * gap).sum() / count.sum())
+# The host forms of the metrics (float64), under the names the analyses' callers use.
+nll = metrics.mean_nll
+ece = metrics.ece
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -94,8 +63,8 @@ def calibration(logits: np.ndarray, labels: np.ndarray) -> dict:
           "ece": ece(logits[test], labels[test]), "nll": nll(logits[test], labels[test]),
           "ece_scaled": ece(scaled, labels[test]), "nll_scaled": nll(scaled, labels[test]),
           "accuracy": float((logits[test].argmax(-1) == labels[test]).mean()),
-          "reliability": reliability_bins(logits[test], labels[test]),
-          "reliability_scaled": reliability_bins(scaled, labels[test])}
+          "reliability": metrics.reliability_bins(logits[test], labels[test]),
+          "reliability_scaled": metrics.reliability_bins(scaled, labels[test])}
 
 
 # ------------------------------------------------------------------------------- robustness
@@ -232,24 +201,3 @@ def localization(class_maps: np.ndarray, labels: np.ndarray, predicted: np.ndarr
   hit = iou >= 0.5
   return {"mean_iou": float(iou.mean()), "gt_known_loc": float(hit.mean()),
           "top1_loc": float((hit & (predicted == labels)).mean()), "threshold": threshold}
-
-
-# ------------------------------------------------------------------------------- statistics
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-  """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-  v = np.asarray(values, np.float64)
-  return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
-def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dict:
-  """Mean of the per-seed differences values − baseline with a two-sided 95% t interval."""
-  d = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
-  n = len(d)
-  mean = float(d.mean()) if n else float("nan")   # No paired seeds yet: no warning, no value.
-  if n < 2:
-    return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": n}
-  t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-  half = t * float(d.std(ddof=1)) / math.sqrt(n)
-  return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}

@@ -1,10 +1,16 @@
-"""A finished run's checkpoint, restored for inference on one device (the studies' analyses)."""
+"""A finished run's checkpoint, restored for inference on one device (the studies' analyses).
+
+`load_trained(workdir)` gives jitted `logits_fn` / `features_fn` on uint8 images;
+`in_batches(fn, images)` runs such a function over a whole array in fixed-size batches.
+"""
 
 from collections.abc import Callable
 import dataclasses
 import json
 import os
 from typing import Any
+
+import numpy as np
 
 from flax import nnx
 import jax
@@ -13,6 +19,7 @@ import optax
 
 from experiments import augment
 from experiments import checkpointing
+from experiments import input_pipeline
 from experiments import train
 
 
@@ -34,7 +41,6 @@ def load_trained(workdir: str, step: int | None = None) -> Trained:
   `features` method) returns the last feature maps before global pooling, for class-activation
   maps: logits = head(mean over H, W of features).
   """
-  from experiments import input_pipeline  # pylint: disable=g-import-not-at-top
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir, **train.subset(config))
@@ -55,3 +61,22 @@ def load_trained(workdir: str, step: int | None = None) -> Trained:
       return model.features(augment.normalize(images, mean, std))
 
   return Trained(logits_fn, features_fn, info, config, int(restored["step"]))
+
+
+def in_batches(fn: Callable[[np.ndarray], Any], images: np.ndarray, batch_size: int = 500,
+               *, axis: int = 0) -> np.ndarray:
+  """fn over `images` [N, ...] in batches of `batch_size`, concatenated along `axis` ([N] there).
+
+  The last batch is padded with zeros to the same shape (one compilation for a jitted fn) and
+  its padding cut from the output. `axis` is where fn's output has the batch (1 for a stack of
+  models in front).
+  """
+  out = []
+  for start in range(0, len(images), batch_size):
+    part = images[start:start + batch_size]
+    pad = batch_size - len(part)
+    if pad:   # One compiled shape.
+      part = np.concatenate([part, np.zeros((pad,) + part.shape[1:], part.dtype)])
+    result = np.asarray(fn(part))
+    out.append(np.take(result, np.arange(batch_size - pad), axis=axis))
+  return np.concatenate(out, axis=axis)

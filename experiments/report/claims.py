@@ -10,20 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
-from experiments import report_sweeps
-from experiments.report_sweeps import error, paired
+from experiments.report import stats
+from experiments.report import sweeps
+from experiments.report.format import clause
+from experiments.report.results import error, occluded
 
 MIN_SEEDS = 3
-
-
-def clause(d: dict, lower: str, higher: str, scale: float = 100.0, unit: str = "") -> str:
-  """"lower (−1.20 [−2.00, −0.40])", "no difference (+0.30 [−1.20, +1.80])", "1 of 3 seeds"."""
-  if d["n"] < MIN_SEEDS:
-    return f"{d['n']} of {MIN_SEEDS} seeds so far"
-  nums = f"{scale * d['mean']:+.2f}{unit} [{scale * d['lo']:+.2f}, {scale * d['hi']:+.2f}]"
-  if d["lo"] <= 0 <= d["hi"]:
-    return f"no difference ({nums})"
-  return f"{lower if d['mean'] < 0 else higher} ({nums})"
 
 
 def _methods(results, study: str, analysis: str | None = None) -> dict[str, dict[int, dict]]:
@@ -36,7 +28,7 @@ def _methods(results, study: str, analysis: str | None = None) -> dict[str, dict
 
 
 def _vs(groups, pairs, metric: Callable[[dict], float], lower: str, higher: str) -> str:
-  parts = [f"{a} − {b}: {clause(paired(groups, a, b, metric), lower, higher)}"
+  parts = [f"{a} − {b}: {clause(stats.paired(groups, a, b, metric), lower, higher)}"
            for a, b in pairs if a in groups and b in groups]
   return "; ".join(parts) if parts else "no runs yet"
 
@@ -67,17 +59,12 @@ def calibration(results) -> str:
                 cal("ece_scaled"), "lower", "higher"))
 
 
-def _occluded(r, kind="random_zero", fraction=0.25):
-  occ = r["analysis"]["occlusion"]
-  return occ[kind][occ["fractions"].index(fraction)]
-
-
 def robustness(results) -> str:
   out = []
   for study in ("cifar_methods", "cifar_reference_long", "shapes_methods"):
     g = _methods(results, study, "occlusion")
     out.append(f"{study}, accuracy with 25% of the image zeroed: "
-               + _vs(g, [("cutmix", "baseline")], _occluded, "lower", "higher"))
+               + _vs(g, [("cutmix", "baseline")], occluded, "lower", "higher"))
   return "<br>".join(out)
 
 
@@ -93,19 +80,19 @@ def data_efficiency(results) -> str:
   rows = results.get("data_efficiency", [])
   if not rows:
     return "no runs yet"
-  groups, _ = report_sweeps.efficiency_groups(rows, results)
+  groups, _ = sweeps.efficiency_groups(rows, results)
   sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
   out = []
   for size in sizes:
-    d = paired(groups[("cifar10_jpeg", size)], "cutmix", "baseline")
+    d = stats.paired(groups[("cifar10_jpeg", size)], "cutmix", "baseline", error)
     out.append(f"{size}: {clause(d, 'lower', 'higher')}")
   text = "CIFAR-10 CutMix − baseline error by training images: " + "; ".join(out)
   if len(sizes) >= 2:
-    d = report_sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
+    d = sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
     text += (f"<br>gain at {sizes[0]} − gain at {sizes[-1]}: "
              + clause(d, "larger gain with less data", "larger gain with more data"))
   if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
-    d = report_sweeps.gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
+    d = sweeps.gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
     text += ("<br>gain on Fashion-MNIST − gain on CIFAR-10 (5k each): "
              + clause(d, "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
   return text
@@ -115,9 +102,9 @@ def aggressive(results) -> str:
   rows = results.get("aggressive_sampling", [])
   if not rows:
     return "no runs yet"
-  groups, _ = report_sweeps.aggressive_groups(rows, results)
-  default = report_sweeps.DEFAULT_SETTING
-  parts = [f"{s}: {clause(paired(groups, s, default), 'lower', 'higher')}"
+  groups, _ = sweeps.aggressive_groups(rows, results)
+  default = sweeps.DEFAULT_SETTING
+  parts = [f"{s}: {clause(stats.paired(groups, s, default, error), 'lower', 'higher')}"
            for s in sorted(groups) if s not in ("baseline", default)]
   return f"error − error of {default}: " + "; ".join(parts)
 
@@ -152,7 +139,7 @@ def status(d: dict | None, holds_if: str) -> str:
 
 def _primary(results, study, a, b, metric, analysis=None):
   g = _methods(results, study, analysis)
-  return paired(g, a, b, metric) if a in g and b in g else None
+  return stats.paired(g, a, b, metric) if a in g and b in g else None
 
 
 def aggressive_status(results) -> str:
@@ -160,9 +147,9 @@ def aggressive_status(results) -> str:
   rows = results.get("aggressive_sampling", [])
   if not rows:
     return status(None, ">0")
-  groups, _ = report_sweeps.aggressive_groups(rows, results)
-  default = report_sweeps.DEFAULT_SETTING
-  diffs = [paired(groups, s, default) for s in groups if s not in ("baseline", default)]
+  groups, _ = sweeps.aggressive_groups(rows, results)
+  default = sweeps.DEFAULT_SETTING
+  diffs = [stats.paired(groups, s, default, error) for s in groups if s not in ("baseline", default)]
   if not diffs or min(d["n"] for d in diffs) < MIN_SEEDS:
     return status(min(diffs, key=lambda d: d["n"]) if diffs else None, ">0")
   worse = [d for d in diffs if d["lo"] > 0]
@@ -171,11 +158,11 @@ def aggressive_status(results) -> str:
 
 def efficiency_status(results) -> str:
   rows = results.get("data_efficiency", [])
-  groups, _ = report_sweeps.efficiency_groups(rows, results) if rows else ({}, [])
+  groups, _ = sweeps.efficiency_groups(rows, results) if rows else ({}, [])
   sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
   if len(sizes) < 2:
     return status(None, "<0")
-  return status(report_sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]),
+  return status(sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]),
                                           ("cifar10_jpeg", sizes[-1])), "<0")
 
 
@@ -202,7 +189,7 @@ CLAIMS: Sequence[tuple[str, str, Callable[[Mapping], str], Callable[[Mapping], s
      "`cifar_methods`, `cifar_reference`, `cifar_reference_long`", calibration,
      _with_reference_scale(lambda x: x["analysis"]["calibration"]["ece"], "<0")),
     ("3. more robust to occlusion", "`cifar_methods`, `cifar_reference_long`, `shapes_methods`",
-     robustness, _with_reference_scale(_occluded, ">0", "occlusion")),
+     robustness, _with_reference_scale(occluded, ">0", "occlusion")),
     ("4. better localization (CAM → box, IoU ≥ 0.5)", "`shapes_methods`", localization,
      lambda r: status(_primary(r, "shapes_methods", "cutmix", "baseline",
                                lambda x: x["analysis"]["localization"]["gt_known_loc"],

@@ -4,28 +4,25 @@ Both sweeps share runs with `cifar_methods` by design (same recipe, same seeds):
 and CutMix runs are the 5,000-image CIFAR-10 points of `data_efficiency` and the baseline and
 default setting (α = 1, prob 0.5) of `aggressive_sampling`. `shared_runs` takes them over only
 when their configs equal the sweep's own in everything but the swept fields, and says so in
-the table. Each section has the signature of `experiments.report.SECTIONS` entries plus the
-other studies' results.
+the table. Each section takes (study name, its rows, the figures folder, every result set's
+rows) and returns Markdown lines.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-import pathlib
 
-import numpy as np
-
-from experiments import analysis
+from experiments.configs import default
+from experiments.report import figures
+from experiments.report import stats
+from experiments.report.format import diff_vs, fmt_diff, fmt_pm, link, provenance, verdict
+from experiments.report.results import error
 
 # Config fields that legitimately differ between a run and the one it is paired with.
 _RUN_FIELDS = ("seed", "num_epochs", "num_train_steps", "train_size", "eval_every_epochs",
                "checkpoint_every_steps")
 DEFAULT_SETTING = "alpha1/p0.5"
-
-
-def error(r: Mapping) -> float:
-  return 1.0 - r["summary"]["eval_accuracy"]
 
 
 def setting_of(r: Mapping) -> str:
@@ -45,7 +42,6 @@ def recipe_difference(a: Mapping, b: Mapping, ignore: Iterable[str]) -> list[str
   A field that one run's config lacks was added to the config after that run: it ran with the
   field's default (the feature did not exist), so the default stands in for it.
   """
-  from experiments.configs import default  # Deferred: ml_collections only when comparing.
   defaults = default.get_config().to_dict()
   skip = set(_RUN_FIELDS) | set(ignore)
   keys = (set(a["config"]) | set(b["config"])) - skip
@@ -73,38 +69,9 @@ def shared_runs(others: Sequence[dict], method: str, like: dict | None, ignore: 
   return [dict(r, tags={**r["tags"], **tags}, shared_from="cifar_methods") for r in mine], ""
 
 
-def paired(groups: Mapping[str, Mapping[int, dict]], a: str, b: str, metric=error) -> dict:
-  """Per-seed metric(a) − metric(b) over the seeds both have: mean and 95% t interval."""
-  seeds = sorted(set(groups.get(a, {})) & set(groups.get(b, {})))
-  return analysis.paired_difference([metric(groups[a][s]) for s in seeds],
-                                    [metric(groups[b][s]) for s in seeds])
-
-
-def fmt_diff(d: dict) -> str:
-  if d["n"] == 0:
-    return "–"
-  if d["n"] < 2:
-    return f"{100 * d['mean']:+.2f} (n=1)"
-  star = "" if d["lo"] <= 0 <= d["hi"] else " *"
-  return f"{100 * d['mean']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}]{star}"
-
-
-def fmt_pm(values: Sequence[float]) -> str:
-  if not values:
-    return "–"
-  mean, sd = analysis.mean_sd([100 * v for v in values])
-  return f"{mean:.2f}" if len(values) < 2 else f"{mean:.2f} ± {sd:.2f}"
-
-
-def say(d: dict, what: str, lower: str, higher: str, min_seeds: int = 3) -> str:
-  """One sentence for a paired difference: the direction only where the interval excludes 0."""
-  if d["n"] < min_seeds:
-    return f"{what}: {d['n']} of {min_seeds} paired seeds, no verdict yet."
-  interval = (f"paired Δ {100 * d['mean']:+.2f} points, 95% CI [{100 * d['lo']:+.2f}, "
-              f"{100 * d['hi']:+.2f}]")
-  if d["lo"] <= 0 <= d["hi"]:
-    return f"{what}: no difference ({interval} includes 0)."
-  return f"{what}: {lower if d['mean'] < 0 else higher} ({interval})."
+def say(d: dict, what: str, lower: str, higher: str) -> str:
+  """A sweep's verdict: a direction only from 3 paired seeds on."""
+  return verdict(d, what, lower, higher, min_seeds=3)
 
 
 # ------------------------------------------------------------------------- data efficiency
@@ -136,41 +103,46 @@ def gain_change(groups, a: tuple, b: tuple) -> dict:
   """Per seed: gain at `a` − gain at `b`, paired over the seeds both have."""
   ga, gb = gain(groups.get(a, {})), gain(groups.get(b, {}))
   seeds = sorted(set(ga) & set(gb))
-  return analysis.paired_difference([ga[s] for s in seeds], [gb[s] for s in seeds])
+  return stats.paired_difference([ga[s] for s in seeds], [gb[s] for s in seeds])
 
 
-def efficiency_figure(groups, path: pathlib.Path) -> bool:
-  import matplotlib  # Deferred: only the report draws.
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(5, 3.2))
-  drawn = False
-  for dataset, marker in (("cifar10_jpeg", "o-"), ("fashion_mnist_idx", "s")):
-    pts = []
-    for (ds, size), g in sorted(groups.items()):
-      d = analysis.paired_difference(list(gain(g).values()), [0.0] * len(gain(g)))
-      if ds == dataset and d["n"] >= 1:
-        pts.append((size, 100 * d["mean"], 0 if d["n"] < 2 else 100 * (d["hi"] - d["mean"])))
-    if pts:
-      x, y, e = map(np.asarray, zip(*pts))
-      ax.errorbar(x, y, yerr=e, fmt=marker, capsize=3, label=dataset)
-      drawn = True
-  if drawn:
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("training images")
-    ax.set_ylabel("CutMix − baseline top-1 error\n(points; 95% CI)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-  plt.close(fig)
-  return drawn
+def mean_gain(g: Mapping[str, Mapping[int, dict]]) -> dict:
+  """The gain over seeds: mean and 95% t interval."""
+  gains = list(gain(g).values())
+  return stats.paired_difference(gains, [0.0] * len(gains))
 
 
-def section_data_efficiency(name, rows, figures, results) -> list[str]:
-  from experiments import report  # Deferred: report imports this module.
+def _gain_points(groups) -> dict[str, list[tuple[int, float, float]]]:
+  """{dataset: [(size, gain, 95% half-width)]} in points, for the figure."""
+  points = defaultdict(list)
+  for (dataset, size), g in sorted(groups.items()):
+    d = mean_gain(g)
+    if d["n"] >= 1:
+      points[dataset].append((size, 100 * d["mean"],
+                              0 if d["n"] < 2 else 100 * (d["hi"] - d["mean"])))
+  return points
+
+
+def _efficiency_verdicts(groups) -> list[str]:
+  lines = [say(stats.paired(g, "cutmix", "baseline", error),
+               f"{dataset}, {size} images, CutMix vs baseline error", "CutMix lower",
+               "CutMix higher") for (dataset, size), g in sorted(groups.items())]
+  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+  if len(sizes) >= 2:
+    d = gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
+    lines.append(say(d, f"gain at {sizes[0]} minus gain at {sizes[-1]} CIFAR-10 images",
+                     "larger gain with less data", "larger gain with more data"))
+  if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
+    d = gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
+    lines.append(say(d, "gain on Fashion-MNIST minus gain on CIFAR-10, 5k images each",
+                     "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
+  return ["- " + line for line in lines]
+
+
+def section_data_efficiency(name, rows, folder, results) -> list[str]:
+  """CutMix's gain over the baseline per dataset and training-set size."""
   groups, notes = efficiency_groups(rows, results)
-  lines = [f"**{name}** — {report.provenance(rows)}", "",
+  lines = [f"**{name}** — {provenance(rows)}", "",
            "Every run trains 1,170 steps of 128 images (30 epochs of 5k), so larger sets are "
            "seen for fewer epochs. Top-1 error % on the full test set, mean ± sd over seeds; "
            "gain = CutMix − baseline, paired by seed (negative: CutMix helps), `*` where the "
@@ -181,29 +153,15 @@ def section_data_efficiency(name, rows, figures, results) -> list[str]:
   for (dataset, size), g in sorted(groups.items()):
     seeds = len(set(g.get("baseline", {})) | set(g.get("cutmix", {})))
     shared = any(r.get("shared_from") for by in g.values() for r in by.values())
-    d = analysis.paired_difference(list(gain(g).values()), [0.0] * len(gain(g)))
     lines.append(
         f"| {dataset} | {size}{' (cifar_methods)' if shared else ''} | {1170 * 128 / size:.0f} "
         f"| {seeds} | {fmt_pm([error(r) for r in g.get('baseline', {}).values()])} "
-        f"| {fmt_pm([error(r) for r in g.get('cutmix', {}).values()])} | {fmt_diff(d)} |")
-  lines += [""] + [f"- {n}" for n in notes]
-  for (dataset, size), g in sorted(groups.items()):
-    d = paired(g, "cutmix", "baseline")
-    lines.append("- " + say(d, f"{dataset}, {size} images, CutMix vs baseline error",
-                            "CutMix lower", "CutMix higher"))
-  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
-  if len(sizes) >= 2:
-    d = gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
-    lines.append("- " + say(d, f"gain at {sizes[0]} minus gain at {sizes[-1]} CIFAR-10 images",
-                            "larger gain with less data", "larger gain with more data"))
-  if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
-    d = gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
-    lines.append("- " + say(d, "gain on Fashion-MNIST minus gain on CIFAR-10, 5k images each",
-                            "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
-  lines.append("")
-  fig = figures / f"{name}_gain.png"
-  if efficiency_figure(groups, fig):
-    lines += [f"![CutMix gain vs training-set size, {name}]({report._link(fig)})", ""]  # pylint: disable=protected-access
+        f"| {fmt_pm([error(r) for r in g.get('cutmix', {}).values()])} "
+        f"| {fmt_diff(mean_gain(g))} |")
+  lines += [""] + [f"- {n}" for n in notes] + _efficiency_verdicts(groups) + [""]
+  fig = folder / f"{name}_gain.png"
+  if figures.efficiency(_gain_points(groups), fig):
+    lines += [f"![CutMix gain vs training-set size, {name}]({link(fig)})", ""]
   return lines
 
 
@@ -218,12 +176,12 @@ def aggressive_groups(rows: Sequence[dict], results: Mapping[str, Sequence[dict]
   notes = []
   like = rows[0] if rows else None
   swept = ("cutmix_alpha", "mix_prob", "cutmix_minmax", "mix_off_last_epochs")
-  default, note = shared_runs(results.get("cifar_methods", []), "cutmix", like, swept)
+  default_runs, note = shared_runs(results.get("cifar_methods", []), "cutmix", like, swept)
   notes += [note] if note else []
   base, note = shared_runs(results.get("cifar_methods", []), "baseline", like,
                            swept + ("mix", "mix_alpha"))
   notes += [note] if note else []
-  for r in default:
+  for r in default_runs:
     groups[DEFAULT_SETTING][r["seed"]] = r
   for r in base:
     groups["baseline"][r["seed"]] = r
@@ -234,11 +192,11 @@ def _setting_rank(setting: str) -> tuple:
   return (setting != "baseline", setting != DEFAULT_SETTING, setting)
 
 
-def section_aggressive(name, rows, figures, results) -> list[str]:
-  from experiments import report  # Deferred: report imports this module.
-  del figures
+def section_aggressive(name, rows, folder, results) -> list[str]:
+  """Each sampling setting's error, paired with α = 1, p = 0.5 and with the baseline."""
+  del folder
   groups, notes = aggressive_groups(rows, results)
-  lines = [f"**{name}** — {report.provenance(rows)}", "",
+  lines = [f"**{name}** — {provenance(rows)}", "",
            "CutMix on the `cifar_methods` recipe; Δ paired by seed, 95% t interval, `*` where it "
            f"excludes 0. `{DEFAULT_SETTING}` (the CutMix paper's CIFAR setting) and `baseline` "
            "are `cifar_methods`' runs.", "",
@@ -247,19 +205,18 @@ def section_aggressive(name, rows, figures, results) -> list[str]:
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
   for setting in sorted(groups, key=_setting_rank):
     rs = list(groups[setting].values())
-    vs_default = "–" if setting in ("baseline", DEFAULT_SETTING) else fmt_diff(
-        paired(groups, setting, DEFAULT_SETTING))
-    vs_base = "–" if setting == "baseline" else fmt_diff(paired(groups, setting, "baseline"))
+    vs_default = ("–" if setting == "baseline"
+                  else diff_vs(groups, setting, error, DEFAULT_SETTING))
     ece = [r["analysis"]["calibration"]["ece"] for r in rs]
     lines.append(f"| {setting} | {len(rs)} | {fmt_pm([error(r) for r in rs])} | {fmt_pm(ece)} "
-                 f"| {vs_default} | {vs_base} |")
+                 f"| {vs_default} | {diff_vs(groups, setting, error)} |")
   lines += [""] + [f"- {n}" for n in notes]
   for setting in sorted(groups, key=_setting_rank):
     if setting not in ("baseline", DEFAULT_SETTING):
-      lines.append("- " + say(paired(groups, setting, DEFAULT_SETTING),
+      lines.append("- " + say(stats.paired(groups, setting, DEFAULT_SETTING, error),
                               f"{setting} vs {DEFAULT_SETTING}", "lower error", "higher error"))
   if "alpha1/p1/off_last5" in groups and "alpha1/p1" in groups:
-    lines.append("- " + say(paired(groups, "alpha1/p1/off_last5", "alpha1/p1"),
+    lines.append("- " + say(stats.paired(groups, "alpha1/p1/off_last5", "alpha1/p1", error),
                             "switching prob-1 CutMix off for the last 5 epochs",
                             "lower error", "higher error"))
   return lines + [""]
