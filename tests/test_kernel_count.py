@@ -21,8 +21,8 @@ from benchmarks import kernel_count
 SMALL, LARGE = (256, 32, 32, 3), (128, 224, 224, 3)
 TARGETS = {"cutmix": 4, "mixup": 4, "mix": 5}
 # name -> kernels measured before issue 16's one-pass draws (max over batch/elem).
-MEASURED = {"cutout": 4, "mixup 3-way": 10, "resizemix": 7, "saliencymix": 21,
-            "fmix": 20, "gridmix": 13, "smoothmix": 6}
+MEASURED = {"cutout": 4, "mixup 3-way": 10, "resizemix": 9, "saliencymix": 22,
+            "fmix": 21, "gridmix": 15, "smoothmix": 8}
 XFAIL = pytest.mark.xfail(strict=True, reason="issue 16: draws not yet in one pass")
 
 
