@@ -4,7 +4,8 @@ For each shape and dtype (float32, bfloat16, uint8; 256×32² … 1024×224²), 
 rounds of:
   - baselines: `dispatch` (jitted, no arguments), `no-op` (jitted, the op's arguments,
     computes nothing), `-x` into a fresh buffer and donated (the device's memory
-    ceiling: BW = 2·bytes / time), and on a CPU `np.copyto` into a reused buffer;
+    ceiling: BW = 2·bytes / time), on a CPU `np.copyto` into a reused buffer, and the
+    eager `keys[i]` slice that earlier versions of this table timed inside every op;
   - the ops: cutmix, mixup, `mix` (batch and elem), cutout, and cutmix's in-place patch
     path with the batch donated.
 Keys are a Python list made before timing (`_timing.key_list`). The table gives the
@@ -70,6 +71,10 @@ def op_table(shape, dtype, rounds, reps, trace_calls):
   modules["dispatch: jit() -> 0"] = "jit_dispatch"
   once["no-op: jit(key, x, y) -> 0"] = lambda i: _timing.noop(keys[i], x, y).block_until_ready()
   modules["no-op: jit(key, x, y) -> 0"] = "jit_noop"
+  # What the tables before issue 16 timed inside every op's call: an eager key slice.
+  key_array = jax.random.split(jax.random.key(1), len(keys))
+  once["eager key slice keys[i] (was in the timed region)"] = (
+      lambda i: key_array[i].block_until_ready())
   neg = _timing.named_jit(lambda a: -a, "neg")
   once["-x (fresh output)"] = lambda i: neg(x).block_until_ready()
   modules["-x (fresh output)"] = "jit_neg"
@@ -125,7 +130,7 @@ def op_table(shape, dtype, rounds, reps, trace_calls):
   for name, v in per_call.items():
     lo, med, hi = _timing.quartiles(v)
     own = med - noop
-    baseline = name.startswith(("floor", "dispatch", "no-op", "-x"))
+    baseline = name.startswith(("floor", "dispatch", "no-op", "-x", "eager"))
     pct = "" if baseline else (f"{floor / own * 100:.0f}%" if own > 0 else "n/a")
     tr = traced.get(name)
     tcols = (f"{tr['kernels']:.1f} | {tr['busy_s'] * 1e3:.3f}" if tr else " | ")

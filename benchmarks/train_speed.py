@@ -155,7 +155,8 @@ def run(args):
     except Exception as e:  # e.g. a jaxmix without cutmix(method=...), a bad option
       build_errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
   mixes = names
-  keys = jax.random.split(jax.random.key(1), 10_000)
+  # A list made before timing (warm-up round + rounds): indexing it inside a step is free.
+  keys = _timing.key_list((args.rounds + 1) * args.steps, seed=1)
 
   def caller(mix):
     compiled, s, _ = variants[mix]
