@@ -185,7 +185,7 @@ SHAPES = ((256, 32, 32, 3), (128, 224, 224, 3))
 
 def main():
   if not plugin_available():
-    sys.exit("jax-cuda12-pjrt is not installed: pip install -e '.[test]'")
+    sys.exit("jax-cuda12-pjrt is not installed: pip install -e '.[gpu-compile]'")
   now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
   print(f"Kernels per call on {h100_device().device_kind} (XLA:GPU AOT from "
         f"benchmarks/gpu_specs/h100_sxm.txtpb, no GPU), jax {jax.__version__}, {now}")

@@ -77,6 +77,10 @@ def jaxmix_ops(x_np, labels_np, keys):
   # Baselines: a jitted call's dispatch alone, and one taking the ops' arguments.
   out = {"dispatch: jitted () -> 0": lambda i: _block(_timing.dispatch()),
          "no-op: jitted (key, x, y) -> 0": lambda i: _block(_timing.noop(keys[i], x, y))}
+  # What each jaxmix row timed besides its op before the keys became a list.
+  key_array = jax.random.split(jax.random.key(1), len(keys))
+  out["eager key slice keys[i] (in jaxmix rows before the fix)"] = (
+      lambda i: _block(key_array[i]))
   c = functools.partial
   ops = {}
   for mode in ("batch", "pair", "elem"):

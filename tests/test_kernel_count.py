@@ -42,7 +42,7 @@ def _cases():
 @pytest.fixture(scope="module")
 def h100():
   if not kernel_count.plugin_available():
-    pytest.skip("jax-cuda12-pjrt is not installed (pip install -e '.[test]')")
+    pytest.skip("jax-cuda12-pjrt is not installed (pip install -e '.[gpu-compile]')")
   try:  # the compiler needs ptxas; a machine without it cannot build the target
     kernel_count.compile_stats(lambda x: -x, jax.ShapeDtypeStruct((8,), jnp.float32))
   except Exception as e:  # pylint: disable=broad-except
