@@ -16,6 +16,7 @@ and their summed device time (`benchmarks._trace`). Last, CutMix's share of a re
 step: ResNet-50 at 224 px in bf16 and airbench at 32 px (`benchmarks.train_speed`).
 
   python -m benchmarks.gpu_all --out $OUT/bench    # one H200, ≤ 8 minutes
+  python -m benchmarks.gpu_all --trace 20 --no_train   # op tables, more traced calls
   JAX_PLATFORMS=cpu python -m benchmarks.gpu_all --smoke   # tiny shapes, < 1 minute
 Prints each table as it finishes (elapsed time in its header); with --out, a JSON of
 every sample goes there too.
@@ -170,6 +171,9 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--smoke", action="store_true", help="tiny shapes (CPU check)")
   parser.add_argument("--no_train", action="store_true", help="skip the train-step tables")
+  parser.add_argument("--trace", type=int, default=None, metavar="CALLS",
+                      help="profiler-traced calls per op for the kernel and device-time "
+                      "columns (default 10, 2 with --smoke; 0: no trace)")
   parser.add_argument("--out", default=None)
   parser.add_argument("--budget_s", type=float, default=420,
                       help="start no new table after this many seconds (the lease is 8 min)")
@@ -184,6 +188,8 @@ def main():
     shapes, rounds, reps, trace_calls = [(256, 32, 32, 3), (128, 224, 224, 3),
                                          (1024, 224, 224, 3)], 15, 10, 10
     dtypes = (np.float32, jnp.bfloat16, np.uint8)
+  if args.trace is not None:
+    trace_calls = args.trace
   results = {}
 
   def save():
