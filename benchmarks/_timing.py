@@ -3,6 +3,13 @@
 Each round calls every candidate once, in an order rotated by one per round, so a
 burst of load from another process spreads over all candidates instead of landing
 on one. Report the median and the interquartile range (p25–p75) of the rounds.
+
+Inputs are made before the clock starts: `key_list` gives a Python list of keys, so a
+timed call indexes a list (tens of ns) instead of slicing a key array (an eager op with
+its own dispatch, ~0.3 ms on CPU, which earlier tables timed as part of every op).
+`dispatch` and `noop` are the baselines: a jitted call with no arguments, and a jitted
+call that takes the op's arguments and computes nothing, so op − no-op is the op's own
+(device) time and no-op − dispatch the cost of passing its arguments.
 """
 
 import datetime
@@ -11,6 +18,9 @@ import platform
 import statistics
 import time
 from typing import Callable
+
+import jax
+import jax.numpy as jnp
 
 
 def interleaved(candidates: dict[str, Callable[[int], None]], rounds: int,
@@ -39,6 +49,26 @@ def interleaved(candidates: dict[str, Callable[[int], None]], rounds: int,
       live[name](warmup + r)
       times[name].append(time.perf_counter() - start)
   return times, errors
+
+
+def key_list(n: int, seed: int = 0) -> list:
+  """`n` PRNG keys as a Python list, each its own array: made once, before timing."""
+  keys = jax.random.split(jax.random.key(seed), n)
+  return [keys[i] for i in range(n)]
+
+
+def named_jit(fn: Callable, name: str, **jit_kwargs) -> Callable:
+  """`jax.jit(fn)` whose compiled module is `jit_<name>` (what a profiler trace shows)."""
+  def wrapped(*args, **kwargs):
+    return fn(*args, **kwargs)
+  wrapped.__name__ = wrapped.__qualname__ = "".join(
+      ch if ch.isalnum() else "_" for ch in name)
+  return jax.jit(wrapped, **jit_kwargs)
+
+
+# Baselines timed beside the ops (see the module docstring).
+dispatch = named_jit(lambda: jnp.zeros((), jnp.int32), "dispatch")
+noop = named_jit(lambda *args: jnp.zeros((), jnp.int32), "noop", keep_unused=True)
 
 
 def quartiles(samples: list[float]) -> tuple[float, float, float]:

@@ -48,7 +48,10 @@ def candidates(batch: int, size: int, alpha: float, inner: int):
         call(i * inner + j)
     return run
 
-  cands = {"floor: np.copyto (reused buffer)": repeat(lambda i: np.copyto(out, x))}
+  cands = {"floor: np.copyto (reused buffer)": repeat(lambda i: np.copyto(out, x)),
+           "dispatch: jitted () -> 0": repeat(lambda i: _timing.dispatch().block_until_ready()),
+           "no-op: jitted (key) -> 0":
+               repeat(lambda i: _timing.noop(keys[i % len(keys)]).block_until_ready())}
   for name, fn in jitted.items():
     cands[name] = repeat(lambda i, fn=fn: jax.block_until_ready(fn(keys[i % len(keys)])))
   return cands

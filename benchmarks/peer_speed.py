@@ -74,7 +74,13 @@ def floors(x_np: np.ndarray):
 
 def jaxmix_ops(x_np, labels_np, keys):
   x, y = jnp.asarray(x_np), jnp.asarray(labels_np)
-  out = {}
+  # Baselines: a jitted call's dispatch alone, and one taking the ops' arguments.
+  out = {"dispatch: jitted () -> 0": lambda i: _block(_timing.dispatch()),
+         "no-op: jitted (key, x, y) -> 0": lambda i: _block(_timing.noop(keys[i], x, y))}
+  # What each jaxmix row timed besides its op before the keys became a list.
+  key_array = jax.random.split(jax.random.key(1), len(keys))
+  out["eager key slice keys[i] (in jaxmix rows before the fix)"] = (
+      lambda i: _block(key_array[i]))
   c = functools.partial
   ops = {}
   for mode in ("batch", "pair", "elem"):
@@ -237,7 +243,7 @@ def run(shape, dtype_name, rounds):
   else:
     x_np = rng.random(shape, dtype=np.float32).astype(dtype)
   labels_np = rng.integers(0, NUM_CLASSES, shape[0]).astype(np.int32)
-  keys = jax.random.split(jax.random.key(0), rounds + 8)
+  keys = _timing.key_list(rounds + 8)  # a list: indexing it inside a timed call is free
   candidates = floors(x_np)
   notes = {}
   candidates.update(jaxmix_ops(x_np, labels_np, keys))

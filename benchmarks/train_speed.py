@@ -62,9 +62,12 @@ def _mix(name: str, key, images_u8, labels, num_classes, dtype):
   raise ValueError(f"unknown mix {name!r}")
 
 
-def build(model_name: str, mix: str, *, batch: int, image: int, dtype, num_classes=10,
-          in_channels=3, model_kwargs=None, compiler_options=None):
-  """(jitted step, initial state, compile seconds) for one variant."""
+def make_step(model_name: str, mix: str, *, batch: int, image: int, dtype, num_classes=10,
+              in_channels=3, model_kwargs=None):
+  """(step function, initial state) for one variant; state holds a uint8 batch.
+
+  step(params, rest, opt_state, images, labels, key) -> (params, rest, opt_state, loss).
+  """
   model = models.create_model(model_name, num_classes, nnx.Rngs(0), dtype=dtype,
                               in_channels=in_channels, **(model_kwargs or {}))
   model.train()  # BatchNorm on batch statistics, updating its running averages
@@ -91,13 +94,22 @@ def build(model_name: str, mix: str, *, batch: int, image: int, dtype, num_class
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.integers(0, 256, (batch, image, image, in_channels), np.uint8))
   labels = jnp.asarray(rng.integers(0, num_classes, batch), jnp.int32)
+  return step, {"params": params, "rest": rest, "opt": opt_state, "images": images,
+                "labels": labels}
+
+
+def build(model_name: str, mix: str, *, batch: int, image: int, dtype, num_classes=10,
+          in_channels=3, model_kwargs=None, compiler_options=None):
+  """(compiled step, initial state, compile seconds) for one variant."""
+  step, s = make_step(model_name, mix, batch=batch, image=image, dtype=dtype,
+                      num_classes=num_classes, in_channels=in_channels,
+                      model_kwargs=model_kwargs)
   jitted = jax.jit(step, donate_argnums=(0, 1, 2))
   t = time.perf_counter()
-  compiled = jitted.lower(params, rest, opt_state, images, labels, jax.random.key(0)).compile(
-      compiler_options=compiler_options or None)
+  compiled = jitted.lower(s["params"], s["rest"], s["opt"], s["images"], s["labels"],
+                          jax.random.key(0)).compile(compiler_options=compiler_options or None)
   compile_s = time.perf_counter() - t
-  return compiled, {"params": params, "rest": rest, "opt": opt_state, "images": images,
-                    "labels": labels}, compile_s
+  return compiled, s, compile_s
 
 
 def _typed(value: str):
@@ -143,7 +155,8 @@ def run(args):
     except Exception as e:  # e.g. a jaxmix without cutmix(method=...), a bad option
       build_errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
   mixes = names
-  keys = jax.random.split(jax.random.key(1), 10_000)
+  # A list made before timing (warm-up round + rounds): indexing it inside a step is free.
+  keys = _timing.key_list((args.rounds + 1) * args.steps, seed=1)
 
   def caller(mix):
     compiled, s, _ = variants[mix]
