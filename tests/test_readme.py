@@ -50,6 +50,8 @@ def test_ci_runs_the_readme_test_command(tmp_path):
   shutil.copy(README.parent / ".ci" / "run", tmp_path / ".ci" / "run")
   # The docs step runs after the test command (a stand-in here: the real one builds the site).
   (tmp_path / ".ci" / "docs").write_text("echo docs >> mark\n")
+  # Then the kernel-count step (a stand-in too: the real one installs the CUDA compile plugin).
+  (tmp_path / ".ci" / "gpu_compile").write_text("echo gpu_compile >> mark\n")
   (tmp_path / "README.md").write_text(
       "# x\n\n<!-- TEST-COMMAND -->\n```bash\necho ran > mark && echo \"$0\" >> mark\n```\n"
       "<!-- /TEST-COMMAND -->\n\n```bash\necho not this > other\n```\n")
@@ -57,7 +59,7 @@ def test_ci_runs_the_readme_test_command(tmp_path):
                         timeout=60)
   assert proc.returncode == 0, proc.stderr
   assert (tmp_path / "mark").read_text().splitlines()[0] == "ran"
-  assert (tmp_path / "mark").read_text().splitlines()[-1] == "docs"
+  assert (tmp_path / "mark").read_text().splitlines()[-2:] == ["docs", "gpu_compile"]
   assert not (tmp_path / "other").exists()
   # Without the block, CI fails instead of running nothing.
   (tmp_path / "README.md").write_text("# x\n```bash\necho ran > mark2\n```\n")
