@@ -94,7 +94,9 @@ def of_baseline(runs: Sequence[Mapping], why_unmeasured: str = "") -> Regime | N
   """The regime set by these baseline runs (None without any)."""
   if not runs:
     return None
-  first = runs[0]
+  # A JSON's row over one filled in from a log (`results.load_folder`): only JSONs record
+  # the images trained on.
+  first = next((r for r in runs if "from_log" not in r), runs[0])
   accuracies = [a for a in map(last_epochs_accuracy, runs) if a is not None]
   train = float(np.mean(accuracies)) if accuracies else None
   # 1e-9: a mean of values at the threshold may land a rounding error below it.
