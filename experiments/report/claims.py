@@ -40,7 +40,7 @@ def stored(analysis: str, key: str | None = None) -> Callable[[dict], bool]:
 def _vs(groups, pairs, metric: Callable[[dict], float], lower: str, higher: str) -> str:
   parts = [f"{a} − {b}: {clause(stats.paired(groups, a, b, metric), lower, higher)}"
            for a, b in pairs if a in groups and b in groups]
-  return "; ".join(parts) if parts else "no runs yet"
+  return "; ".join(parts) if parts else "pending (no paired runs yet)"
 
 
 def named(results, study: str) -> str:
@@ -110,7 +110,7 @@ def efficiency_regimes(groups, sizes) -> list:
 def data_efficiency(results) -> str:
   rows = results.get("data_efficiency", [])
   if not rows:
-    return "no runs yet"
+    return "pending (no runs yet)"
   groups, _ = sweeps.efficiency_groups(rows, results)
   sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
   out = []
@@ -141,7 +141,7 @@ def aggressive(results) -> str:
     parts = [f"{s}: {clause(stats.paired(groups, s, default, error), 'lower', 'higher')}"
              for s in sorted(groups) if s not in ("baseline", default)]
     out.append(f"{named(results, study)}, error − error of {default}: " + "; ".join(parts))
-  return "<br>".join(out) or "no runs yet"
+  return "<br>".join(out) or "pending (no runs yet)"
 
 
 def segmentation(results) -> str:
