@@ -55,8 +55,21 @@ def test_fits_from_95_percent_train_accuracy(train_accuracy, word):
   fit = regime.of_baseline(_fit_runs("baseline", [0.6, 0.6], train_accuracy))
   assert regime.word(fit) == word
   assert regime.tag(fit) == FIT_TAG.replace("fits", word)
-  assert (f"Regime: **{word}** — the baseline's train accuracy over its last 10% of epochs is "
+  assert (f"Regime: **{word}** — the baseline's running train accuracy over its last 10% of "
+          f"epochs (augmented batches) is "
           f"{100 * train_accuracy:.2f}% (mean of 2 seeds), ") in regime.sentence(fit)
+
+
+def test_the_final_models_train_accuracy_decides_where_every_baseline_run_stored_it():
+  runs = _fit_runs("baseline", [0.6, 0.6], train_accuracy=0.94)   # running: underfits
+  runs[0]["analysis"]["train_fit"] = {"accuracy": 0.952, "images": 2500}
+  fit = regime.of_baseline(runs)   # One run without it: the running measure for both.
+  assert (regime.word(fit), fit.train_accuracy) == ("underfits", pytest.approx(0.94))
+  runs[1]["analysis"]["train_fit"] = {"accuracy": 0.960, "images": 2500}
+  fit = regime.of_baseline(runs)
+  assert regime.word(fit) == "fits"
+  assert ("the baseline's final model's accuracy on its own training images (un-augmented) is "
+          "95.60% (mean of 2 seeds), ≥ 95%") in regime.sentence(fit)
 
 
 def test_devices_models_and_unmeasured_fits_are_named():
@@ -83,7 +96,8 @@ def test_a_partial_fit_study_says_how_far_it_is_and_judges_nothing_yet(tmp_path)
   assert "#### cifar_methods_fit (2 of 12 runs done)" in text
   assert ("Partial: 2 of 12 runs done; each comparison's verdict is pending until it has ≥3 "
           "paired seeds.") in text
-  assert ("Regime: **fits** — the baseline's train accuracy over its last 10% of epochs is "
+  assert ("Regime: **fits** — the baseline's running train accuracy over its last 10% of epochs "
+          "(augmented batches) is "
           "99.00% (mean of 1 seed), ≥ 95%. 60 epochs on 2,500 cifar10_jpeg training images, "
           "resnet_small(width=32), CPU (AMD EPYC 7B13).") in text
   assert ("- cutmix vs baseline: 1 of 3 paired seeds so far; verdict pending until ≥3 paired "

@@ -124,8 +124,10 @@ def headline(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
 def claims_table(results: Results) -> list[str]:
   lines = ["Each verdict: method − reference, paired by seed, in points, mean [95% interval]; "
            "*no difference* where the interval includes 0; none before 3 paired seeds. Each "
-           "names its regime in brackets: *fits* where the baseline's train accuracy over its "
-           f"last {regime.LAST_FRACTION:.0%} of epochs is ≥ {regime.FIT_ACCURACY:.0%}, else "
+           "names its regime in brackets: *fits* where the baseline's train accuracy (its final "
+           "model's on its own un-augmented training images where stored, else the running "
+           f"one over its last {regime.LAST_FRACTION:.0%} of epochs) is ≥ "
+           f"{regime.FIT_ACCURACY:.0%}, else "
            "*underfits* (or *fit not measured*), then epochs, training images, model and "
            "device. *Holds here?* is decided on one primary comparison per claim (listed below "
            "the table) in each result set; those where the baseline fits come first and make "
