@@ -35,9 +35,13 @@ from typing import Callable, Union
 
 import jax
 from jax import lax
+from jax.extend import core as jex_core
+from jax.interpreters import mlir
 import jax.numpy as jnp
 
+from jaxmix._src import boxes
 from jaxmix._src import pairing
+from jaxmix._src import paste_pallas
 
 Partners = Union[jax.Array, Callable[[jax.Array], jax.Array]]
 
@@ -154,21 +158,87 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
   return lax.fori_loop(0, steps, step, images)
 
 
+def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str):
+  if partner == "permute":
+    gather = lambda a: jnp.take(a, index, axis=0)
+  else:  # flip / roll of each row slab: static, no gather
+    gather = lambda a: pairing.gather_partners(a, None, partner)
+  return paste_rows(images, gather, boxes.Box(y1, y2, x1, x2), data_format=data_format)
+
+
+def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str):
+  return paste_pallas.paste_kernel(images, index, boxes.Box(y1, y2, x1, x2),
+                                   data_format=data_format, involution=partner == "flip")
+
+
+# One primitive, lowered per platform. Not `lax.platform_dependent`: its branches are
+# all lowered for every export platform, and a Triton `pallas_call` cannot be lowered
+# for TPU. A primitive's per-platform rules each lower for their own platform only, so
+# `jax.export(..., platforms=["tpu", "cuda"])` carries the kernel for CUDA and the row
+# loop for TPU (and CPU). No transpose or batching rule: use the mask path under
+# `jax.grad` or `jax.vmap`.
+paste_patch_p = jex_core.Primitive("jaxmix_paste_patch")
+paste_patch_p.def_abstract_eval(lambda images, *_, **__: jax.core.ShapedArray(
+    images.shape, images.dtype))
+paste_patch_p.def_impl(lambda *args, **params: jax.jit(
+    lambda *a: paste_patch_p.bind(*a, **params))(*args))
+mlir.register_lowering(paste_patch_p, mlir.lower_fun(_rows_rule, multiple_results=False))
+
+
+def _cuda_lowering(ctx, *args, **params):
+  # `jax.export` refuses the Triton custom call (its format may change with any jaxlib:
+  # no compatibility guarantee), so a serialized module carries the row loop instead.
+  exporting = getattr(getattr(ctx.module_context, "lowering_parameters", None),
+                      "for_export", False)
+  rule = _rows_rule if exporting else _kernel_rule
+  return mlir.lower_fun(rule, multiple_results=False)(ctx, *args, **params)
+
+
+mlir.register_lowering(paste_patch_p, _cuda_lowering, platform="cuda")
+
+# What `method="patch"` runs, per platform, and why (docs/speed.md has the numbers).
+PATCH_BACKENDS = {
+    "cuda": "Pallas Triton kernel (paste_pallas): only box pixels move, one launch, no "
+            "loop; compiled for sm_90 without a GPU, not timed on one yet. Exported "
+            "(jax.export): the row loop, as jax refuses to serialize Triton calls",
+    "tpu": "row loop (paste_rows): the Triton kernel does not lower for Mosaic TPU",
+    "cpu": "row loop (paste_rows): Pallas runs on a CPU only in its interpreter",
+}
+
+
+def paste_patch(images: jax.Array, partner_index: jax.Array, box, *, partner: str,
+                data_format: str = "NHWC") -> jax.Array:
+  """The patch path for one group of partners, by platform (`PATCH_BACKENDS`).
+
+  Args:
+    images: [B, H, W, C] (or NCHW), any dtype.
+    partner_index: int32 [B]; must be `pairing.partner_index(key, B, partner)`, as
+      the row loop re-derives flip and roll partners from `partner` alone.
+    box: `Box` of scalars (batch mode) or [B] arrays.
+    partner: "flip", "roll" or "permute".
+    data_format: "NHWC" or "NCHW".
+  """
+  coords = [jnp.asarray(c, jnp.int32) for c in (box.y1, box.y2, box.x1, box.x2)]
+  return paste_patch_p.bind(images, jnp.asarray(partner_index, jnp.int32), *coords,
+                            partner=partner, data_format=data_format)
+
+
 def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
                  data_format: str = "NHWC"):
   """CutMix's apply step (`MixOp.apply`) on the patch path.
 
   The skeleton (`mixing.mix_batch`) hands apply the gathered partner batch; this
-  apply ignores it, so XLA drops that gather, and pastes row by row from partners
-  re-derived with the skeleton's documented `key_partner, _ = split(key)`: the same
-  samples as the mask path.
+  apply ignores it, so XLA drops that gather, and pastes from partners re-derived with
+  the skeleton's documented `key_partner, _ = split(key)`: the same samples as the mask
+  path.
   """
   key_partner, _ = jax.random.split(key)
   local = batch_size // num_shards
+  # Drawn once, not once per loop step (the kernel reads it; permute's row loop too).
+  index = pairing.partner_index(key_partner, batch_size, partner, num_shards)
   if partner == "permute":
-    # Drawn once, not once per loop step; gathered inside each group of B / S
-    # (as `pairing.gather_partners` does) so a sharded batch needs no all-gather.
-    index = pairing.partner_index(key_partner, batch_size, partner, num_shards)
+    # Gathered inside each group of B / S (as `pairing.gather_partners` does) so a
+    # sharded batch needs no all-gather.
     local_index = (index.reshape(num_shards, local)
                    - (jnp.arange(num_shards, dtype=index.dtype) * local)[:, None])
 
@@ -178,7 +248,10 @@ def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
       return jnp.take_along_axis(grouped, idx, axis=1).reshape(a.shape)
   else:  # flip / roll: a reshape and a static flip or roll of each row slab
     partners = lambda a: pairing.gather_partners(a, key_partner, partner, num_shards)
-  # Sharded (num_shards > 1): visit all rows rather than reduce box rows over devices.
+  if num_shards == 1:
+    return lambda params, x, partner_x: paste_patch(x, index, params["box"], partner=partner,
+                                                    data_format=data_format)
+  # Sharded: the row loop over all rows (no reduction over devices). Not the kernel: a
+  # `pallas_call` has no partitioning rule, so XLA would gather the batch onto each device.
   return lambda params, x, partner_x: paste_rows(x, partners, params["box"],
-                                                 data_format=data_format,
-                                                 all_rows=num_shards > 1)
+                                                 data_format=data_format, all_rows=True)
