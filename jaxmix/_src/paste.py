@@ -1,11 +1,34 @@
-"""The patch path of CutMix: paste partner boxes row by row, in place when donated.
+"""The patch path of CutMix (`method="patch"`): rewrite only what the boxes cover.
 
-The mask path, `where(box_mask, partner_images, images)`, reads the batch twice and
+Per backend (`paste_patch` dispatches while lowering, so one traced function serves all):
+- CUDA: a Pallas Triton kernel (`paste_pallas`) that loads and stores only box pixels,
+  one launch, no loop (compiled for sm_90 without a GPU; not yet timed on one). In a
+  `jax.export`ed module, and on a batch sharded over devices (`num_shards > 1`): the
+  row loop below (jax refuses to serialize a Triton call; a `pallas_call` has no
+  partitioning rule).
+- TPU: the row loop. The Triton kernel's masked pointer loads have no Mosaic lowering,
+  and jax 0.10.2 cannot lower a Pallas TPU kernel on a machine without a TPU
+  ("Unsupported TPU device kind: cpu"), so no export test could cover one.
+- CPU: the row loop (Pallas runs on a CPU only in its interpreter).
+
+`method="auto"` is the mask path on every backend, from measurement where there is one:
+- CPU (`benchmarks/paste_speed.py`, docs/bench/paste_speed_cpu.txt): the row loop wins
+  only when the batch is donated or a dead intermediate; not donated, XLA copies the
+  batch first and the row loop ties or loses (elem mode), and "auto" cannot see whether
+  the caller donates.
+- CUDA: not measured (no GPU was lent). The kernel moves about a third of the mask
+  path's bytes, but until it is timed the fused mask path stays the default.
+- TPU: not measured; "patch" would be the row loop there.
+
+Why patch: the mask path, `where(box_mask, partner_images, images)`, reads the batch twice and
 writes a whole new batch: about 3× the batch bytes, and outside a larger jit the
 fresh output buffer must be page-faulted in on every call (on a CPU that, not the
-mixing, is most of the time at 224 px). `paste_rows` instead walks the image rows
-that some box covers and rewrites only those rows, so its result can live in the
-input's own buffer.
+mixing, is most of the time at 224 px). The row loop, `paste_rows`, instead walks the
+image rows that some box covers and rewrites only those rows, so its result can live
+in the input's own buffer. Its trip count is static, ceil(H / T) steps of T rows, and
+steps past the box rows skip their slab (measured on this CPU: no slower than the
+earlier loop that ran only the box rows' steps, whose data-dependent predicate XLA:GPU
+copies to the host on every iteration).
 
 Why rows: every pasted pixel comes from the same (row, column) of the partner, so
 row r of the output depends only on row r of the input. Each row slab `[B, W, C]`
@@ -31,6 +54,7 @@ Aliasing rules (XLA, not this code, decides where the result lives):
 Results are bit for bit those of the mask path (pixels are copied, never computed).
 """
 
+import functools
 from typing import Callable, Union
 
 import jax
@@ -178,10 +202,9 @@ def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: st
 # loop for TPU (and CPU). No transpose or batching rule: use the mask path under
 # `jax.grad` or `jax.vmap`.
 paste_patch_p = jex_core.Primitive("jaxmix_paste_patch")
-paste_patch_p.def_abstract_eval(lambda images, *_, **__: jax.core.ShapedArray(
-    images.shape, images.dtype))
-paste_patch_p.def_impl(lambda *args, **params: jax.jit(
-    lambda *a: paste_patch_p.bind(*a, **params))(*args))
+paste_patch_p.def_abstract_eval(lambda images, *_, **__: images)  # same shape, dtype
+paste_patch_p.def_impl(functools.partial(jax.jit, static_argnames=("partner", "data_format"))(
+    lambda *args, **params: paste_patch_p.bind(*args, **params)))  # eager: compiled once
 mlir.register_lowering(paste_patch_p, mlir.lower_fun(_rows_rule, multiple_results=False))
 
 
@@ -196,19 +219,9 @@ def _cuda_lowering(ctx, *args, **params):
 
 mlir.register_lowering(paste_patch_p, _cuda_lowering, platform="cuda")
 
-# What `method="patch"` runs, per platform, and why (docs/speed.md has the numbers).
-PATCH_BACKENDS = {
-    "cuda": "Pallas Triton kernel (paste_pallas): only box pixels move, one launch, no "
-            "loop; compiled for sm_90 without a GPU, not timed on one yet. Exported "
-            "(jax.export): the row loop, as jax refuses to serialize Triton calls",
-    "tpu": "row loop (paste_rows): the Triton kernel does not lower for Mosaic TPU",
-    "cpu": "row loop (paste_rows): Pallas runs on a CPU only in its interpreter",
-}
-
-
 def paste_patch(images: jax.Array, partner_index: jax.Array, box, *, partner: str,
                 data_format: str = "NHWC") -> jax.Array:
-  """The patch path for one group of partners, by platform (`PATCH_BACKENDS`).
+  """The patch path for one group of partners, by platform (see the module docstring).
 
   Args:
     images: [B, H, W, C] (or NCHW), any dtype.
