@@ -13,6 +13,13 @@ Candidates, for batch mode (one box) and elem mode (one box per sample), flip pa
   the batch first) and donated (rewritten in place).
 
   JAX_PLATFORMS=cpu python -m benchmarks.paste_speed --rounds 9 > docs/bench/paste_speed_cpu.txt
+
+`--h100` instead compiles `method="patch"` for XLA's H100 target without a GPU
+(`benchmarks.kernel_count`, needs the `gpu-compile` extra) and prints the kernels per
+call, donated and not, for each partner kind: what the Pallas kernel replaced the row
+loop with, while no GPU is at hand to time it.
+
+  JAX_PLATFORMS=cpu python -m benchmarks.paste_speed --h100 > docs/bench/paste_kernel_h100.txt
 """
 
 import argparse
@@ -68,11 +75,43 @@ def table(shape, dtype_name, times, errors, rounds) -> str:
   return "\n".join(lines)
 
 
+def h100_table() -> str:
+  from benchmarks import kernel_count
+  device = kernel_count.h100_device()
+  sharding = jax.sharding.SingleDeviceSharding(device)
+  lines = [f"`method=\"patch\"` compiled for {device.device_kind} (XLA:GPU AOT, no GPU), "
+           f"jax {jax.__version__}, {_timing.machine()}", "",
+           "| op | partner | shape, dtype | batch donated | kernels | while loops | "
+           "host transfers | kernel kinds |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]
+  key = jax.random.key(0)
+  for mode in ("batch", "elem"):
+    for partner in ("flip", "roll", "permute"):
+      for shape, dtype in ((SHAPES[0], jnp.float32), (SHAPES[1], jnp.bfloat16),
+                           (SHAPES[1], jnp.uint8)):
+        op = functools.partial(jaxmix.cutmix, num_classes=NUM_CLASSES, mode=mode,
+                               partner=partner, method="patch")
+        specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding) for a in (
+            key, jax.ShapeDtypeStruct(shape, dtype), jax.ShapeDtypeStruct(shape[:1], jnp.int32))]
+        for donate in ((1,), ()):
+          text = jax.jit(op, donate_argnums=donate).trace(*specs).lower().compile().as_text()
+          s = kernel_count.parse_hlo(text)
+          kinds = ", ".join(f"{k} {v}" for k, v in s.kinds.items())
+          lines.append(f"| cutmix {mode} | {partner} | {'x'.join(map(str, shape))} "
+                       f"{jnp.dtype(dtype).name} | {'yes' if donate else 'no'} | {s.kernels} | "
+                       f"{s.while_loops} | {s.host_transfers} | {kinds} |")
+  return "\n".join(lines)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rounds", type=int, default=9)
   parser.add_argument("--dtypes", default=",".join(DTYPES))
+  parser.add_argument("--h100", action="store_true",
+                      help="print kernels per call on the H100 target instead of timing")
   args = parser.parse_args()
+  if args.h100:
+    print(h100_table())
+    return
   print(f"CutMix mask vs patch on {jax.devices()[0].platform} (jax {jax.__version__}); "
         f"ms per call, flip partners, {NUM_CLASSES} classes, integer labels.")
   rng = np.random.default_rng(0)
