@@ -60,6 +60,7 @@ from typing import Callable, Union
 import jax
 from jax import lax
 from jax.extend import core as jex_core
+from jax.interpreters import batching
 from jax.interpreters import mlir
 import jax.numpy as jnp
 
@@ -182,15 +183,18 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
   return lax.fori_loop(0, steps, step, images)
 
 
-def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str):
+def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
+               group_size: int):
   if partner == "permute":
     gather = lambda a: jnp.take(a, index, axis=0)
-  else:  # flip / roll of each row slab: static, no gather
-    gather = lambda a: pairing.gather_partners(a, None, partner)
+  else:  # flip / roll of each row slab inside each group: static, no gather
+    gather = lambda a: pairing.gather_partners(a, None, partner, len(a) // group_size)
   return paste_rows(images, gather, boxes.Box(y1, y2, x1, x2), data_format=data_format)
 
 
-def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str):
+def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
+                 group_size: int):
+  del group_size  # the kernel reads the partners from `index`
   return paste_pallas.paste_kernel(images, index, boxes.Box(y1, y2, x1, x2),
                                    data_format=data_format, involution=partner == "flip")
 
@@ -199,13 +203,32 @@ def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: st
 # all lowered for every export platform, and a Triton `pallas_call` cannot be lowered
 # for TPU. A primitive's per-platform rules each lower for their own platform only, so
 # `jax.export(..., platforms=["tpu", "cuda"])` carries the kernel for CUDA and the row
-# loop for TPU (and CPU). No transpose or batching rule: use the mask path under
-# `jax.grad` or `jax.vmap`.
+# loop for TPU (and CPU). No JVP or transpose rule: not differentiable (nor was the
+# earlier data-dependent while loop in reverse mode); the mask path is.
 paste_patch_p = jex_core.Primitive("jaxmix_paste_patch")
 paste_patch_p.def_abstract_eval(lambda images, *_, **__: images)  # same shape, dtype
-paste_patch_p.def_impl(functools.partial(jax.jit, static_argnames=("partner", "data_format"))(
+paste_patch_p.def_impl(functools.partial(
+    jax.jit, static_argnames=("partner", "data_format", "group_size"))(
     lambda *args, **params: paste_patch_p.bind(*args, **params)))  # eager: compiled once
 mlir.register_lowering(paste_patch_p, mlir.lower_fun(_rows_rule, multiple_results=False))
+
+
+def _batch_rule(args, dims, **params):
+  """vmap over N batches of B: one batch of N·B whose partners stay in their own B."""
+  size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+  images, index, *coords = (
+      jnp.broadcast_to(a, (size,) + a.shape) if d is None else jnp.moveaxis(a, d, 0)
+      for a, d in zip(args, dims))
+  n, b = images.shape[:2]
+  index = (index + b * jnp.arange(n, dtype=jnp.int32)[:, None]).reshape(n * b)
+  coords = [jnp.broadcast_to(c.reshape(n, -1), (n, b)).reshape(n * b) for c in coords]
+  # Flip pairs stay pairs (i <-> B-1-i inside each batch): the same kernel choice holds.
+  out = paste_patch_p.bind(images.reshape((n * b,) + images.shape[2:]), index, *coords,
+                           **params)  # group_size stays B: partners stay in their batch
+  return out.reshape(images.shape), 0
+
+
+batching.primitive_batchers[paste_patch_p] = _batch_rule
 
 
 def _cuda_lowering(ctx, *args, **params):
@@ -233,7 +256,8 @@ def paste_patch(images: jax.Array, partner_index: jax.Array, box, *, partner: st
   """
   coords = [jnp.asarray(c, jnp.int32) for c in (box.y1, box.y2, box.x1, box.x2)]
   return paste_patch_p.bind(images, jnp.asarray(partner_index, jnp.int32), *coords,
-                            partner=partner, data_format=data_format)
+                            partner=partner, data_format=data_format,
+                            group_size=images.shape[0])
 
 
 def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
