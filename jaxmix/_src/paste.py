@@ -3,9 +3,9 @@
 Per backend (`paste_patch` dispatches while lowering, so one traced function serves all):
 - CUDA: a Pallas Triton kernel (`paste_pallas`) that loads and stores only box pixels,
   one launch, no loop (compiled for sm_90 without a GPU; not yet timed on one). In a
-  `jax.export`ed module, and on a batch sharded over devices (`num_shards > 1`): the
-  row loop below (jax refuses to serialize a Triton call; a `pallas_call` has no
-  partitioning rule).
+  `jax.export`ed module, on a batch sharded over devices (`num_shards > 1`) and for
+  batches of 2³¹ or more elements: the row loop below (jax refuses to serialize a
+  Triton call; a `pallas_call` has no partitioning rule; the kernel's offsets are int32).
 - TPU: the row loop. The Triton kernel's masked pointer loads have no Mosaic lowering,
   and jax 0.10.2 cannot lower a Pallas TPU kernel on a machine without a TPU
   ("Unsupported TPU device kind: cpu"), so no export test could cover one.
@@ -194,7 +194,9 @@ def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
 
 def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
                  group_size: int):
-  del group_size  # the kernel reads the partners from `index`
+  if images.size >= 2**31:  # the kernel's flat pixel offsets are int32
+    return _rows_rule(images, index, y1, y2, x1, x2, partner=partner,
+                      data_format=data_format, group_size=group_size)
   return paste_pallas.paste_kernel(images, index, boxes.Box(y1, y2, x1, x2),
                                    data_format=data_format, involution=partner == "flip")
 
