@@ -29,8 +29,9 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 import jax.numpy as jnp
 
-# Named `CompilerParams` since jax 0.4.36 (`TritonCompilerParams` before). Passing it
-# chooses the Triton backend: without it jax ≥ 0.7 lowers Pallas-on-GPU to Mosaic GPU.
+# `CompilerParams` in jax 0.10.2 and in jax's current source; older releases named it
+# `TritonCompilerParams`. Passing it chooses the Triton backend: without it, jax 0.10.2
+# lowers Pallas-on-GPU to Mosaic GPU (`jax_pallas_use_mosaic_gpu` defaults to True).
 _TRITON_PARAMS = getattr(pltriton, "CompilerParams", None) or getattr(
     pltriton, "TritonCompilerParams")
 
