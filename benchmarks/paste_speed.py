@@ -42,13 +42,13 @@ def _block(tree):
   jax.block_until_ready(tree)
 
 
-def candidates(x_np: np.ndarray, keys: list) -> dict:
+def candidates(x_np: np.ndarray, keys: list, modes=("batch", "elem")) -> dict:
   dst = np.empty_like(x_np)
   labels = jnp.zeros(x_np.shape[:1], jnp.int32)
   src = jnp.asarray(x_np)
   out = {"floor: np.copyto (reused buffer)": lambda i: np.copyto(dst, x_np),
          "no-op: jitted (key, x, y) -> 0": lambda i: _block(_timing.noop(keys[i], src, labels))}
-  for mode in ("batch", "elem"):
+  for mode in modes:
     for method in ("mask", "patch"):
       op = functools.partial(jaxmix.cutmix, num_classes=NUM_CLASSES, mode=mode, method=method)
       kept = jax.jit(op)
@@ -106,6 +106,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rounds", type=int, default=9)
   parser.add_argument("--dtypes", default=",".join(DTYPES))
+  parser.add_argument("--modes", default="batch,elem")
   parser.add_argument("--h100", action="store_true",
                       help="print kernels per call on the H100 target instead of timing")
   args = parser.parse_args()
@@ -121,7 +122,8 @@ def main():
       x_np = (rng.integers(0, 256, shape).astype(dtype) if dtype == np.uint8
               else rng.standard_normal(shape).astype(np.float32).astype(dtype))
       keys = _timing.key_list(args.rounds + 2, seed=1)
-      times, errors = _timing.interleaved(candidates(x_np, keys), args.rounds)
+      times, errors = _timing.interleaved(
+          candidates(x_np, keys, args.modes.split(",")), args.rounds)
       print(table(shape, dtype_name, times, errors, args.rounds), flush=True)
 
 
