@@ -121,12 +121,26 @@ def apply_boxes(geometry: Geometry, dets: dict, partner_dets: dict, opts: dict) 
   raise ValueError(f"unknown geometry {kind!r}")
 
 
+def _identity(geometry: Geometry) -> Geometry:
+  """The geometry of the same kind that leaves a sample as it is (for its output type)."""
+  kind, value = geometry
+  if kind in ("paste", "resize"):
+    return kind, boxes_lib.Box(*(jnp.zeros_like(c) for c in value))
+  return kind, jnp.ones_like(value)
+
+
+def unmixed_boxes(dets: dict) -> dict:
+  """The 2N-slot boxes of a sample left unmixed: its own, then empty partner slots."""
+  return detection.combine(dets, dets, dets["boxes"], dets["valid"], dets["boxes"],
+                           jnp.zeros_like(dets["valid"]))
+
+
 def mix_arrays(key: jax.Array, images: jax.Array, labels: Optional[jax.Array],
                op: mixing.MixOp, geometry: Callable[[Any], Geometry], *, mode: str,
                partner: str, num_shards: int, num_classes: Optional[int], label_smoothing,
                masks: Optional[jax.Array] = None, boxes: Optional[dict] = None,
                extras: Sequence[jax.Array] = (), target_opts: dict, axis_name=None,
-               multi_label: bool = False) -> MixedBatch:
+               multi_label: bool = False, prob=1.0) -> MixedBatch:
   """Runs `op` through the skeleton with dense targets, boxes and extra image-like arrays.
 
   `extras` are mixed with the op's own image apply (other views, depth maps:
@@ -134,13 +148,16 @@ def mix_arrays(key: jax.Array, images: jax.Array, labels: Optional[jax.Array],
   """
   pairs = [(x, op.apply) for x in extras]
   if masks is not None:
-    pairs.append((masks, lambda p, t, pt: apply_dense(geometry(p), t, pt, target_opts)))
+    pairs.append((masks, lambda p, t, pt: apply_dense(geometry(p), t, pt, target_opts),
+                  lambda p, t: apply_dense(_identity(geometry(p)), t, t, target_opts)))
   if boxes is not None:
     pairs.append((target_opts["boxes"],
-                  lambda p, d, pd: apply_boxes(geometry(p), d, pd, target_opts)))
+                  lambda p, d, pd: apply_boxes(geometry(p), d, pd, target_opts),
+                  lambda p, d: unmixed_boxes(d)))
   out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
                          num_shards=num_shards, axis_name=axis_name, num_classes=num_classes,
-                         label_smoothing=label_smoothing, multi_label=multi_label, extras=pairs)
+                         label_smoothing=label_smoothing, multi_label=multi_label, prob=prob,
+                         extras=pairs)
   mixed = list(out.extras)
   extra_out = tuple(mixed[:len(extras)])
   rest = mixed[len(extras):]
@@ -169,7 +186,11 @@ TARGET_ARGS_DOC = """masks: optional dense targets: integer maps [B, H, W] or so
     min_visible: drop boxes with less of their area visible.
     normalized_boxes: box coordinates in [0, 1] rather than pixels.
     axis_name, multi_label: as `jaxmix.mixup` (partners inside `shard_map`
-      by axis name; multi-hot label rows)."""
+      by axis name; multi-hot label rows).
+    prob: probability in [0, 1] that a sample is mixed (float or traced
+      scalar; one gate per batch, group, pair or sample as `mode` draws); an
+      unmixed sample's image, label row and targets come back unchanged (its
+      boxes in the first N slots, the partner's N slots empty)."""
 
 
 TARGET_OPTIONS = ("masks", "boxes", "extras", "ignore_value", "min_visible",
@@ -197,7 +218,7 @@ def run_op(key: jax.Array, images: jax.Array, labels: jax.Array, op: mixing.MixO
            geometry: Callable[[Any], Geometry], *, mode: str, partner: str, num_shards: int,
            num_classes: Optional[int], label_smoothing, data_format: str,
            method: str = "nearest", axis_name=None, multi_label: bool = False,
-           name: str = "op", **targets) -> tuple:
+           name: str = "op", prob=1.0, **targets) -> tuple:
   """The one call every op makes: `mix_arrays` with validated targets.
 
   `targets` are the op's target options (`TARGET_OPTIONS`, see `TARGET_ARGS_DOC`).
@@ -212,6 +233,6 @@ def run_op(key: jax.Array, images: jax.Array, labels: jax.Array, op: mixing.MixO
                       num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, masks=masks, boxes=boxes,
                       extras=extras, target_opts=opts, axis_name=axis_name,
-                      multi_label=multi_label)
+                      multi_label=multi_label, prob=prob)
   out = outputs(result, masks, boxes)
   return out + result.extras if extras else out

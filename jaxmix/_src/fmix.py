@@ -116,9 +116,41 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
   return mask.reshape(image.shape).astype(jnp.float32)
 
 
+def num_words(height: int, width: int) -> int:
+  """Words of one FMix draw: λ (`sampling.LAM_WORDS`), then one per normal [H, F, 2]."""
+  rows, cols = fftfreqs(height, width).shape
+  return sampling.LAM_WORDS + 2 * rows * cols
+
+
+def normals_from_words(words: jax.Array, height: int, width: int) -> jax.Array:
+  """Standard normals [H, F, 2] from as many words, by Box–Muller on their two halves."""
+  u = sampling.unit(words)
+  half = u.shape[-1] // 2
+  radius = jnp.sqrt(-2.0 * jnp.log(u[..., :half]))
+  angle = (2.0 * jnp.pi) * u[..., half:]
+  normals = jnp.concatenate([radius * jnp.cos(angle), radius * jnp.sin(angle)], axis=-1)
+  return normals.reshape(words.shape[:-1] + fftfreqs(height, width).shape + (2,))
+
+
 def sample_normals(key: jax.Array, height: int, width: int) -> jax.Array:
-  """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image."""
-  return jax.random.normal(key, fftfreqs(height, width).shape + (2,), jnp.float32)
+  """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image:
+  words 4 … of row 0 of `random_words(key, ...)`, as `sample_mask` draws them."""
+  words = sampling.random_words(key, 1, num_words(height, width) - sampling.LAM_WORDS,
+                                offset=sampling.LAM_WORDS)[0]
+  return normals_from_words(words, height, width)
+
+
+def mask_from_words(words: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
+                    max_soft=0.0, spectrum: str = "official",
+                    lam: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
+  """`sample_mask` from `num_words(H, W)` words: λ from words 0 … 3, normals from the rest."""
+  if lam is None:
+    lam = sampling.beta_from_words(words[:sampling.LAM_WORDS], alpha)
+  normals = normals_from_words(words[sampling.LAM_WORDS:], height, width)
+  image = low_freq_image(normals, decay_power, height, width, spectrum=spectrum)
+  mask = binarise_mask(image, lam, max_soft=max_soft)
+  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
+  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
 
 
 def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
@@ -127,7 +159,8 @@ def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_pow
   """One FMix mask and its label weight: official `sample_mask(α, δ, (H, W), max_soft)`.
 
   Args:
-    key: PRNG key (split into the λ draw and the normal draws).
+    key: PRNG key; the draws are row 0 of `random_words(key, ...)`: λ =
+      `sample_lam(key, α)` and the normals `sample_normals(key, H, W)`.
     height, width: static mask size.
     alpha: α > 0 of λ ~ Beta(α, α).
     decay_power: δ; larger is smoother (the paper uses 3).
@@ -139,14 +172,9 @@ def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_pow
     (mask, weight): float32 [H, W] in [0, 1], 1 where the image is kept; and
     the mask mean, the image's label weight (λ rounded to whole pixels).
   """
-  key_lam, key_noise = jax.random.split(key)
-  if lam is None:
-    lam = sampling.sample_lam(key_lam, alpha)
-  image = low_freq_image(sample_normals(key_noise, height, width), decay_power, height, width,
-                         spectrum=spectrum)
-  mask = binarise_mask(image, lam, max_soft=max_soft)
-  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
-  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
+  words = sampling.random_words(key, 1, num_words(height, width))[0]
+  return mask_from_words(words, height, width, alpha=alpha, decay_power=decay_power,
+                         max_soft=max_soft, spectrum=spectrum, lam=lam)
 
 
 def _is_hard(max_soft) -> bool:
@@ -176,12 +204,12 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
   """FMix as a `MixOp`: {"keep": mask, "lam": mask mean}; bool masks when `max_soft` is 0."""
   hard = _is_hard(max_soft)
 
-  def draw(key):
-    mask, weight = sample_mask(key, height, width, alpha=alpha, decay_power=decay_power,
-                               max_soft=max_soft, spectrum=spectrum)
+  def draw(words):
+    mask, weight = mask_from_words(words, height, width, alpha=alpha, decay_power=decay_power,
+                                   max_soft=max_soft, spectrum=spectrum)
     return {"keep": mask > 0.5 if hard else mask, "lam": weight}
 
-  return mixing.MixOp(draw=draw,
+  return mixing.MixOp(draw=draw, num_words=num_words(height, width),
                       apply=lambda p, x, px: apply_mask(x, px, p["keep"], data_format),
                       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
@@ -190,7 +218,7 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
          decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "elem",
          partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
          num_shards: int = 1, axis_name=None, multi_label: bool = False,
-         data_format: str = "NHWC", **targets):
+         data_format: str = "NHWC", prob=1.0, **targets):
   """FMix: mixes each image with its partner through a low-frequency Fourier mask.
 
   Equivalent to the official `sample_mask(α, δ, (H, W), max_soft)` given the same
@@ -224,7 +252,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="fmix", **targets)
+                      axis_name=axis_name, multi_label=multi_label, name="fmix", prob=prob,
+                      **targets)
 
 
 fmix.__doc__ = fmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
