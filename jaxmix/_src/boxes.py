@@ -190,13 +190,9 @@ def sample_erasing_box(key: jax.Array, height: int, width: int, *,
     `found` is False and the box is empty. A fitting attempt may have h or w
     of 0 on tiny images; it is taken, as timm does, and erases nothing.
   """
-  lo, hi = area
-  if not 0 < lo <= hi <= 1:
-    raise ValueError(f"area must satisfy 0 < lo <= hi <= 1, got {area!r}")
-  if not 0 < aspect[0] <= aspect[1]:
-    raise ValueError(f"aspect must satisfy 0 < lo <= hi, got {aspect!r}")
-  if attempts < 1:
-    raise ValueError(f"attempts must be >= 1, got {attempts}")
+  lo, hi = _checks.check_range("area", area, high=1)
+  aspect = _checks.check_range("aspect", aspect)
+  attempts = _checks.static_int("attempts", attempts)
   shape = tuple(shape)
   k_area, k_aspect, k_y, k_x = jax.random.split(key, 4)
   draw_shape = shape + (attempts,)

@@ -61,7 +61,8 @@ def cutmix_op(alpha, minmax, correct_lam: bool, height: int, width: int,
   return mixing.MixOp(
       draw=_sampler(alpha, minmax, correct_lam, height, width, box_convention),
       apply=lambda params, x, partner_x: paste_box(x, partner_x, params["box"], data_format),
-      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)))
+      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)),
+      exact_on_self=True)  # pixels are copied: a sample pasted from itself is itself
 
 
 def _validate(alpha, minmax, data_format, box_convention):
@@ -151,6 +152,7 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   """
   _checks.check_images(images)
   minmax = _validate(alpha, minmax, data_format, box_convention)
+  _checks.check_bool("correct_lam", correct_lam)
   height, width = _layout.image_size(images, data_format)
   op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
                  box_convention)

@@ -67,7 +67,7 @@ def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
   if labels is None and not batch.has_targets(t):
     return images_out
   opts = batch.target_options(images, t["masks"], t["boxes"], data_format, t["ignore_value"],
-                              t["min_visible"], t["normalized_boxes"], None)
+                              t["min_visible"], t["normalized_boxes"], None, extras=t["extras"])
   out = (images_out, labels)
   if t["masks"] is not None:
     out += (dense.erase_dense(t["masks"], boxes.box_mask(box, height, width),

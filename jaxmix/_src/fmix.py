@@ -111,9 +111,12 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
   eff_soft = jnp.minimum(jnp.asarray(max_soft, jnp.float32), jnp.minimum(lam, 1.0 - lam))
   soft = jnp.floor(size * eff_soft).astype(jnp.int32)
   low, high = num - soft, num + soft
-  ramp = 1.0 - (rank - low).astype(jnp.float32) / jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  # (d − k) / d with d = high − low − 1: the last ramp pixel's numerator is exactly 0, so
+  # it is 0 however XLA divides (1 − k / d left ≈ 4e-9 under jit).
+  steps = jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  ramp = (high - 1 - rank).astype(jnp.float32) / steps
   mask = jnp.where(rank < low, 1.0, jnp.where(rank >= high, 0.0, ramp))
-  return mask.reshape(image.shape).astype(jnp.float32)
+  return _layout.snap_weights(mask.reshape(image.shape))
 
 
 def sample_normals(key: jax.Array, height: int, width: int) -> jax.Array:
@@ -145,8 +148,11 @@ def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_pow
   image = low_freq_image(sample_normals(key_noise, height, width), decay_power, height, width,
                          spectrum=spectrum)
   mask = binarise_mask(image, lam, max_soft=max_soft)
-  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
-  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
+  # A traced α <= 0 draws NaN, and a traced δ that is negative or not finite makes a mask
+  # that is not FMix's: keep the weight NaN rather than a plausible mask mean.
+  decay = jnp.asarray(decay_power, jnp.float32)
+  invalid = jnp.isnan(lam) | ~jnp.isfinite(decay) | (decay < 0)
+  return mask, jnp.where(invalid, jnp.nan, jnp.mean(mask))
 
 
 def _is_hard(max_soft) -> bool:
@@ -183,7 +189,8 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
 
   return mixing.MixOp(draw=draw,
                       apply=lambda p, x, px: apply_mask(x, px, p["keep"], data_format),
-                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      exact_on_self=hard)  # a hard mask copies pixels; a soft one blends
 
 
 def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -215,6 +222,7 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     were given. Boxes shrink to the pixels of their own source that show.
   """
   _checks.check_positive("alpha", alpha)
+  _checks.check_non_negative("decay_power", decay_power)
   _checks.check_choice("spectrum", spectrum, SPECTRA)
   soft = _checks.concrete_value(max_soft)
   if soft is not None and not 0.0 <= float(soft) <= 0.5:

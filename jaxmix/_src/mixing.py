@@ -11,16 +11,28 @@ An op is a `MixOp` of three functions:
   params and the same partners, so they stay aligned pixel for pixel;
 - `weights(params) -> (w_self, w_partner_1, ...)`: the label weight of each source.
 
+A sample whose partners are all itself (`pairing.self_partnered`: the middle of an odd
+`flip` group, groups of one with `roll`, fixed points of `permute`) mixes with nothing:
+the skeleton returns its image, label row and every extra array exactly as they were
+(each extra in the form its apply returns, see `Extra.unmixed`), whatever the op. This
+is enforced here once, by a select, rather than by each op's arithmetic; an op whose
+apply is already the identity on such a sample (a pixel copy) says so with
+`exact_on_self` and skips the select on images (CutMix's in-place patch path needs
+that: a select after it would keep the unmixed batch alive). A NaN weight (a traced
+invalid α) still gives NaN label rows there.
+
 Key derivation (documented because the reference tests reproduce it):
 `key_partner, key_params = jax.random.split(key)`; params are drawn from
 `key_params` by the mode, partners from `key_partner` by the pairing.
 """
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import jax
+import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 from jaxmix._src import modes
 from jaxmix._src import pairing
 from jaxmix._src import targets
@@ -35,6 +47,21 @@ class MixOp(NamedTuple):
   # Optional `refine(params, images, *partner_images) -> params`, run once the
   # partners are known: for parameters that depend on them (SaliencyMix's box).
   refine: Optional[Callable[..., Any]] = None
+  # True when `apply(params, x, x, ..., x)` is `x` exactly for every draw (pixel copies,
+  # a guarded blend): the skeleton then skips its select on the images.
+  exact_on_self: bool = False
+
+
+class Extra(NamedTuple):
+  """A further array (or pytree) mixed with the op's params and partners.
+
+  `unmixed(params, value)` is what `apply` gives a sample that mixes with nothing (e.g.
+  boxes in their 2N-slot form, masks as soft rows); None means `value` itself.
+  """
+  value: Any
+  apply: Callable[..., Any]
+  unmixed: Optional[Callable[[Any, Any], Any]] = None
+  exact_on_self: bool = False
 
 
 class Mixed(NamedTuple):
@@ -49,7 +76,7 @@ def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *
               mode: str, partner: str, num_shards: int = 1, axis_name=None,
               num_classes: Optional[int] = None, label_smoothing=0.0,
               multi_label: bool = False,
-              extras: Sequence[tuple[jax.Array, Callable[..., jax.Array]]] = ()) -> Mixed:
+              extras: Sequence[Union[Extra, tuple]] = ()) -> Mixed:
   """Runs `op` on a batch: the skeleton every mixing op shares.
 
   Args:
@@ -60,7 +87,7 @@ def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *
     mode, partner, num_shards: how many draws and who mixes with whom.
     axis_name: inside `shard_map`, the mapped batch axis (replaces `num_shards`).
     num_classes, label_smoothing, multi_label: label rows (see `jaxmix.label_rows`).
-    extras: `(array, apply)` pairs mixed with the same params and partners.
+    extras: `Extra`s (or `(array, apply)` pairs) mixed with the same params and partners.
 
   Returns:
     `Mixed(images, targets, extras, params)`.
@@ -82,7 +109,37 @@ def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *
   partner_images = sources(images)
   if op.refine is not None:
     params = op.refine(params, images, *partner_images)
+  own = pairing.self_partnered(key_partner, batch_size, partner, num_shards,
+                               axis_name=axis_name)
+  keep = None if own is None else _unmixed_samples(own, op.weights(params), images)
   mixed = op.apply(params, images, *partner_images)
-  mixed_extras = tuple(apply(params, x, *sources(x)) for x, apply in extras)
+  if not op.exact_on_self:
+    mixed = keep_unmixed(keep, images, mixed)
+  mixed_extras = []
+  for extra in extras:
+    extra = Extra(*extra)
+    out = extra.apply(params, extra.value, *sources(extra.value))
+    if not extra.exact_on_self:
+      unmixed = extra.value if extra.unmixed is None else extra.unmixed(params, extra.value)
+      out = keep_unmixed(keep, unmixed, out)
+    mixed_extras.append(out)
   mixed_rows = targets.mix_rows(op.weights(params), (rows,) + sources(rows))
-  return Mixed(mixed, mixed_rows, mixed_extras, params)
+  return Mixed(mixed, keep_unmixed(keep, rows, mixed_rows), tuple(mixed_extras), params)
+
+
+def _unmixed_samples(own, weights, images: jax.Array) -> jax.Array:
+  """Bool [B]: the self-partnered samples whose weights are finite (a NaN stays loud)."""
+  total = sum(jnp.asarray(w, jnp.float32) for w in weights)
+  finite = jnp.broadcast_to(jnp.isfinite(total), own.shape)
+  return _layout.match_batch_sharding(jnp.asarray(own) & finite, images)
+
+
+def keep_unmixed(keep: Optional[jax.Array], unmixed, mixed):
+  """`unmixed` where `keep` [B] is True, else `mixed` (pytrees of batch-leading leaves)."""
+  if keep is None:
+    return mixed
+
+  def select(a, b):
+    return jnp.where(keep.reshape(keep.shape + (1,) * (jnp.ndim(b) - 1)), a, b)
+
+  return jax.tree.map(select, unmixed, mixed)

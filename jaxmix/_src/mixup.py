@@ -64,7 +64,8 @@ def mixup_op(alpha) -> mixing.MixOp:
   return mixing.MixOp(
       draw=lambda key: sampling.sample_lam(key, alpha),
       apply=lambda lam, x, partner_x: blend(x, partner_x, lam),
-      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)))
+      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)),
+      exact_on_self=True)  # `blend` returns x where x equals its partner
 
 
 def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:

@@ -20,12 +20,7 @@ from jaxmix._src import mixing
 from jaxmix._src import resize
 
 def check_scale(scale) -> tuple:
-  if len(scale) != 2:
-    raise ValueError(f"scale must be a pair (lo, hi), got {scale!r}")
-  lo, hi = (_checks.concrete_value(s) for s in scale)
-  if lo is not None and hi is not None and not 0 < lo <= hi <= 1:
-    raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {tuple(scale)!r}")
-  return tuple(scale)
+  return _checks.check_range("scale", scale, high=1)
 
 
 def box_from_scale(tau: jax.Array, cy: jax.Array, cx: jax.Array, height: int,

@@ -132,7 +132,7 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
 
   return mixing.MixOp(draw=lambda key: {"lam": sampling.sample_lam(key, alpha)},
                       apply=paste, weights=lambda p: (p["lam"], 1.0 - p["lam"]),
-                      refine=refine)
+                      refine=refine, exact_on_self=True)  # a pixel copy
 
 
 def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -165,6 +165,8 @@ def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1
     were given.
   """
   _checks.check_positive("alpha", alpha)
+  if sigma is not None:
+    _checks.check_positive("sigma", sigma)
   height, width = batch.image_size(images, data_format)
   op = saliencymix_op(alpha, height, width, sigma, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import fmix
@@ -27,7 +28,8 @@ def gaussian_mask(cy: jax.Array, cx: jax.Array, sigma: jax.Array, height: int,
   ys = jnp.arange(height, dtype=jnp.float32)[:, None]
   xs = jnp.arange(width, dtype=jnp.float32)[None, :]
   d2 = (ys - cy) ** 2 + (xs - cx) ** 2
-  return jnp.exp(-d2 / (2.0 * jnp.asarray(sigma, jnp.float32) ** 2))
+  # Snapped: a weight too small for any dtype is 0 the same way under jit and eagerly.
+  return _layout.snap_weights(jnp.exp(-d2 / (2.0 * jnp.asarray(sigma, jnp.float32) ** 2)))
 
 
 def sample_mask(key: jax.Array, height: int, width: int,
@@ -35,7 +37,7 @@ def sample_mask(key: jax.Array, height: int, width: int,
   """One SmoothMix blob: (g [H, W], image weight 1 − mean(g))."""
   key_centre, key_sigma = jax.random.split(key)
   iy, ix = boxes.sample_centre(key_centre, height, width)
-  lo, hi = sigma_range
+  lo, hi = _checks.check_pair("sigma_range", sigma_range)
   sigma = jax.random.uniform(key_sigma, (), jnp.float32, lo, hi) * height
   g = gaussian_mask(iy.astype(jnp.float32) - 0.5, ix.astype(jnp.float32) - 0.5, sigma, height,
                     width)
@@ -73,9 +75,7 @@ def smoothmix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
     (images, label_rows), followed by the mixed masks (integer masks become
     per-pixel rows: `num_classes` needed), boxes and extras that were given.
   """
-  lo, hi = sigma_range
-  if not 0 < lo <= hi:
-    raise ValueError(f"sigma_range must satisfy 0 < lo <= hi, got {tuple(sigma_range)!r}")
+  _checks.check_range("sigma_range", sigma_range)
   height, width = batch.image_size(images, data_format)
   op = smoothmix_op(sigma_range, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
