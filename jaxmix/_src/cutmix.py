@@ -147,7 +147,8 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     that sum to 1; followed by the mixed masks, boxes and extras that were given
     (the image's boxes cut to what stays visible, the partner's clipped to the
     patch). A sample whose partner is itself (a batch of 1, the middle
-    of an odd batch with flip, a fixed point of permute) is returned unchanged.
+    of an odd batch with flip, a fixed point of permute) is returned exactly
+    unchanged, with its label row, masks, boxes (partner slots empty) and extras.
     λ is NaN in the labels for a traced α that is <= 0 or not finite.
   """
   _checks.check_images(images)

@@ -100,7 +100,8 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
     max_soft: softening in [0, 0.5] (float, may be traced).
 
   Returns:
-    float32 [H, W] mask in [0, 1].
+    float32 [H, W] mask in [0, 1]; ramp weights within 1e-6 of 0 or 1 are snapped
+    to it (`_layout.snap_weights`), the same under jit and eagerly.
   """
   size = image.size
   flat = image.reshape(-1)
@@ -210,7 +211,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
       copy pixels exactly; soft edges blend in float32 (integers rounded back).
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
     alpha: α > 0 of λ ~ Beta(α, α).
-    decay_power: δ, the spectrum's decay (the paper's default 3).
+    decay_power: δ >= 0, the spectrum's decay (the paper's default 3); a traced
+      δ that is negative or not finite gives NaN label rows.
     max_soft: soft-edge width in [0, 0.5].
     spectrum: "official" (the released code) or "full" (see `low_freq_image`).
     mode, partner, num_classes, label_smoothing, num_shards, data_format: as
@@ -220,6 +222,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
   _checks.check_non_negative("decay_power", decay_power)

@@ -134,6 +134,8 @@ def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
   options = dict(alpha=alpha, n_holes=_pair("n_holes", n_holes, integer=True),

@@ -89,6 +89,8 @@ def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes of the partner are scaled into the patch.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   check_scale(scale)
   _checks.check_choice("method", method, resize.METHODS)

@@ -163,6 +163,8 @@ def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
   if sigma is not None:

@@ -74,6 +74,8 @@ def smoothmix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Returns:
     (images, label_rows), followed by the mixed masks (integer masks become
     per-pixel rows: `num_classes` needed), boxes and extras that were given.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_range("sigma_range", sigma_range)
   height, width = batch.image_size(images, data_format)
