@@ -57,9 +57,9 @@ def _unmixed(name, images, labels, masks, boxes):
   ones = np.ones((B, 1), np.float32)
   if name == "cutout":  # boxes keep their N slots
     return images, labels, masks, {**boxes, "weights": ones}, images + 1.0
-  # 2N slots: the sample's own boxes, then empty partner slots.
+  # 2N slots: the sample's own boxes, then dropped partner slots (zero corners).
   two = lambda a, b: np.concatenate([a, b], axis=1)
-  boxes = {"boxes": two(boxes["boxes"], boxes["boxes"]),
+  boxes = {"boxes": two(boxes["boxes"], np.zeros_like(boxes["boxes"])),
            "valid": two(boxes["valid"], np.zeros((B, 1), bool)),
            "weights": two(ones, 0 * ones)}
   return images, rows, masks, boxes, images + 1.0

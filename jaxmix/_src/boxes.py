@@ -190,9 +190,7 @@ def cutout_box(cy: jax.Array, cx: jax.Array, size: int, height: int, width: int)
 
 def erasing_words(attempts: int) -> int:
   """Words of one random-erasing draw: area and aspect per attempt, then y and x."""
-  if attempts < 1:
-    raise ValueError(f"attempts must be >= 1, got {attempts}")
-  return 2 * attempts + 2
+  return 2 * _checks.static_int("attempts", attempts) + 2
 
 
 def erasing_box_from_words(words: jax.Array, height: int, width: int, *,
@@ -201,13 +199,9 @@ def erasing_box_from_words(words: jax.Array, height: int, width: int, *,
                            attempts: int = 10) -> tuple[Box, jax.Array]:
   """`sample_erasing_box` from `erasing_words(attempts)` words: the attempts' areas,
   their aspects, then the corner's y and x."""
-  lo, hi = area
-  if not 0 < lo <= hi <= 1:
-    raise ValueError(f"area must satisfy 0 < lo <= hi <= 1, got {area!r}")
-  if not 0 < aspect[0] <= aspect[1]:
-    raise ValueError(f"aspect must satisfy 0 < lo <= hi, got {aspect!r}")
-  if attempts < 1:
-    raise ValueError(f"attempts must be >= 1, got {attempts}")
+  lo, hi = _checks.check_range("area", area, high=1)
+  aspect = _checks.check_range("aspect", aspect)
+  attempts = _checks.static_int("attempts", attempts)
   target = sampling.uniform(words[..., :attempts], lo, hi) * (height * width)
   log_r = sampling.uniform(words[..., attempts:2 * attempts], jnp.log(aspect[0]),
                            jnp.log(aspect[1]))

@@ -71,7 +71,8 @@ def cutmix_op(alpha, minmax, correct_lam: bool, height: int, width: int,
       draw=_sampler(alpha, minmax, correct_lam, height, width, box_convention),
       num_words=_CENTRE_AT + boxes.CENTRE_WORDS if minmax is None else boxes.MINMAX_WORDS,
       apply=lambda params, x, partner_x: paste_box(x, partner_x, params["box"], data_format),
-      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)))
+      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)),
+      exact_on_self=True)  # pixels are copied: a sample pasted from itself is itself
 
 
 def _validate(alpha, minmax, data_format, box_convention):
@@ -160,11 +161,13 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     that sum to 1; followed by the mixed masks, boxes and extras that were given
     (the image's boxes cut to what stays visible, the partner's clipped to the
     patch). A sample whose partner is itself (a batch of 1, the middle
-    of an odd batch with flip, a fixed point of permute) is returned unchanged.
+    of an odd batch with flip, a fixed point of permute) is returned exactly
+    unchanged, with its label row, masks, boxes (partner slots empty) and extras.
     λ is NaN in the labels for a traced α that is <= 0 or not finite.
   """
   _checks.check_images(images)
   minmax = _validate(alpha, minmax, data_format, box_convention)
+  _checks.check_bool("correct_lam", correct_lam)
   height, width = _layout.image_size(images, data_format)
   op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
                  box_convention)

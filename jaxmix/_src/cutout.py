@@ -67,12 +67,13 @@ def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
   # Draws from `key` itself (there are no partners): word 0 the gate, 1 … 4 the centre.
   op = mixing.MixOp(draw=draw, num_words=boxes.CENTRE_WORDS, apply=erase_box, weights=None)
   active, box = mixing.draw(key, op, mode, images.shape[0], num_shards, axis_name, prob)
-  unless_inactive = lambda original, out: mixing.keep_unchanged(active, original, out)
+  off = mixing.inactive(active)
+  unless_inactive = lambda original, out: mixing.keep_unmixed(off, original, out)
   images_out = unless_inactive(images, erase_box(images, box, fill, data_format))
   if labels is None and not batch.has_targets(t):
     return images_out
   opts = batch.target_options(images, t["masks"], t["boxes"], data_format, t["ignore_value"],
-                              t["min_visible"], t["normalized_boxes"], None)
+                              t["min_visible"], t["normalized_boxes"], None, extras=t["extras"])
   out = (images_out, labels)
   if t["masks"] is not None:
     out += (unless_inactive(t["masks"], dense.erase_dense(
@@ -127,4 +128,5 @@ def random_erasing(key: jax.Array, images: jax.Array, *, prob=0.5,
   op = mixing.MixOp(draw=draw, num_words=boxes.erasing_words(attempts), apply=erase_box,
                     weights=None)
   active, box = mixing.draw(key, op, "elem", images.shape[0], axis_name=axis_name, prob=prob)
-  return mixing.keep_unchanged(active, images, erase_box(images, box, fill, data_format))
+  return mixing.keep_unmixed(mixing.inactive(active), images,
+                             erase_box(images, box, fill, data_format))

@@ -100,7 +100,8 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
     max_soft: softening in [0, 0.5] (float, may be traced).
 
   Returns:
-    float32 [H, W] mask in [0, 1].
+    float32 [H, W] mask in [0, 1]; ramp weights within 1e-6 of 0 or 1 are snapped
+    to it (`_layout.snap_weights`), the same under jit and eagerly.
   """
   size = image.size
   flat = image.reshape(-1)
@@ -111,9 +112,12 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
   eff_soft = jnp.minimum(jnp.asarray(max_soft, jnp.float32), jnp.minimum(lam, 1.0 - lam))
   soft = jnp.floor(size * eff_soft).astype(jnp.int32)
   low, high = num - soft, num + soft
-  ramp = 1.0 - (rank - low).astype(jnp.float32) / jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  # (d − k) / d with d = high − low − 1: the last ramp pixel's numerator is exactly 0, so
+  # it is 0 however XLA divides (1 − k / d left ≈ 4e-9 under jit).
+  steps = jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  ramp = (high - 1 - rank).astype(jnp.float32) / steps
   mask = jnp.where(rank < low, 1.0, jnp.where(rank >= high, 0.0, ramp))
-  return mask.reshape(image.shape).astype(jnp.float32)
+  return _layout.snap_weights(mask.reshape(image.shape))
 
 
 def num_words(height: int, width: int) -> int:
@@ -149,8 +153,11 @@ def mask_from_words(words: jax.Array, height: int, width: int, *, alpha=1.0, dec
   normals = normals_from_words(words[sampling.LAM_WORDS:], height, width)
   image = low_freq_image(normals, decay_power, height, width, spectrum=spectrum)
   mask = binarise_mask(image, lam, max_soft=max_soft)
-  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
-  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
+  # A traced α <= 0 draws NaN, and a traced δ that is negative or not finite makes a mask
+  # that is not FMix's: keep the weight NaN rather than a plausible mask mean.
+  decay = jnp.asarray(decay_power, jnp.float32)
+  invalid = jnp.isnan(lam) | ~jnp.isfinite(decay) | (decay < 0)
+  return mask, jnp.where(invalid, jnp.nan, jnp.mean(mask))
 
 
 def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
@@ -211,7 +218,8 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
 
   return mixing.MixOp(draw=draw, num_words=num_words(height, width),
                       apply=lambda p, x, px: apply_mask(x, px, p["keep"], data_format),
-                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      exact_on_self=hard)  # a hard mask copies pixels; a soft one blends
 
 
 def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -231,7 +239,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
       copy pixels exactly; soft edges blend in float32 (integers rounded back).
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
     alpha: α > 0 of λ ~ Beta(α, α).
-    decay_power: δ, the spectrum's decay (the paper's default 3).
+    decay_power: δ >= 0, the spectrum's decay (the paper's default 3); a traced
+      δ that is negative or not finite gives NaN label rows.
     max_soft: soft-edge width in [0, 0.5].
     spectrum: "official" (the released code) or "full" (see `low_freq_image`).
     mode, partner, num_classes, label_smoothing, num_shards, data_format: as
@@ -241,8 +250,11 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
+  _checks.check_non_negative("decay_power", decay_power)
   _checks.check_choice("spectrum", spectrum, SPECTRA)
   soft = _checks.concrete_value(max_soft)
   if soft is not None and not 0.0 <= float(soft) <= 0.5:

@@ -17,6 +17,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix._src import _checks
 from jaxmix._src import batch
@@ -27,15 +28,17 @@ from jaxmix._src import sampling
 
 def _pair(name: str, value, integer: bool = False) -> tuple:
   """A number or a (lo, hi) pair → (lo, hi), checked where concrete."""
-  lo, hi = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-  if isinstance(value, (tuple, list)) and len(value) != 2:
-    raise ValueError(f"{name} must be a number or a pair (lo, hi), got {value!r}")
+  if isinstance(value, (tuple, list)) or jnp.ndim(value) > 0:
+    lo, hi = _checks.check_pair(name, value)
+  else:
+    lo, hi = value, value
   clo, chi = _checks.concrete_value(lo), _checks.concrete_value(hi)
   if clo is not None and chi is not None:
-    if integer and (int(clo) != clo or int(chi) != chi or clo < 1):
+    if not (np.isfinite(clo) and np.isfinite(chi) and 0 < clo <= chi):
+      raise ValueError(f"{name} must be a number or a pair (lo, hi) with 0 < lo <= hi "
+                       f"(finite), got {value!r}")
+    if integer and (int(clo) != clo or int(chi) != chi):
       raise ValueError(f"{name} must be integers >= 1, got {value!r}")
-    if not 0 < clo <= chi:
-      raise ValueError(f"{name} must satisfy 0 < lo <= hi, got {value!r}")
   return lo, hi
 
 
@@ -115,7 +118,8 @@ def gridmix_op(options: dict, height: int, width: int, data_format: str) -> mixi
 
   return mixing.MixOp(draw=draw, num_words=NUM_WORDS,
                       apply=lambda p, x, px: fmix.apply_mask(x, px, p["keep"], data_format),
-                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      exact_on_self=True)  # a bool mask copies pixels
 
 
 def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -146,6 +150,8 @@ def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
   options = dict(alpha=alpha, n_holes=_pair("n_holes", n_holes, integer=True),

@@ -19,12 +19,21 @@ the gate uniform in word 0 and the op's words from word 1 on (`OP_WORDS_OFFSET`)
 "permute" partners come from `jax.random.split(key)[0]` (no word equals it: see
 `random_words`).
 
-The gate (`prob`): a sample (a batch, a pair or a group, per the mode) mixes when
-its word-0 uniform is below `prob`; otherwise its images, label row and every
-target come back exactly unchanged.
+One notion of an unmixed sample, enforced here once, by a select, rather than by each
+op's arithmetic: the skeleton returns its image, label row and every extra array
+exactly as they were (each extra in the form its apply returns, see `Extra.unmixed`),
+whatever the op, when
+- the gate (`prob`) is off: a sample (a batch, a pair or a group, per the mode) mixes
+  when its word-0 uniform is below `prob`;
+- its partners are all itself (`pairing.self_partnered`: the middle of an odd `flip`
+  group, groups of one with `roll`, fixed points of `permute`). An op whose apply is
+  already the identity on such a sample (a pixel copy) says so with `exact_on_self`
+  and skips that select on images (CutMix's in-place patch path needs that: a select
+  after it would keep the unmixed batch alive). A NaN weight (a traced invalid α)
+  still gives NaN label rows there.
 """
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +60,21 @@ class MixOp(NamedTuple):
   # Optional `refine(params, images, *partner_images) -> params`, run once the
   # partners are known: for parameters that depend on them (SaliencyMix's box).
   refine: Optional[Callable[..., Any]] = None
+  # True when `apply(params, x, x, ..., x)` is `x` exactly for every draw (pixel copies,
+  # a guarded blend): the skeleton then skips its select on the images.
+  exact_on_self: bool = False
+
+
+class Extra(NamedTuple):
+  """A further array (or pytree) mixed with the op's params and partners.
+
+  `unmixed(params, value)` is what `apply` gives a sample that mixes with nothing (e.g.
+  boxes in their 2N-slot form, masks as soft rows); None means `value` itself.
+  """
+  value: Any
+  apply: Callable[..., Any]
+  unmixed: Optional[Callable[[Any, Any], Any]] = None
+  exact_on_self: bool = False
 
 
 class Mixed(NamedTuple):
@@ -90,19 +114,11 @@ def partner_key(key: jax.Array) -> jax.Array:
   return jax.random.split(key)[0]
 
 
-def keep_unchanged(active: Optional[jax.Array], original, mixed):
-  """`mixed` where `active`, `original` elsewhere (per sample; pytrees alike)."""
-  if active is None:
-    return mixed
-  pick = lambda a, b: jnp.where(_layout.expand_per_sample(active, jnp.ndim(b)), b, a)
-  return jax.tree.map(pick, original, mixed)
-
-
 def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *,
               mode: str, partner: str, num_shards: int = 1, axis_name=None,
               num_classes: Optional[int] = None, label_smoothing=0.0,
               multi_label: bool = False, prob=1.0,
-              extras: Sequence[tuple] = ()) -> Mixed:
+              extras: Sequence[Union[Extra, tuple]] = ()) -> Mixed:
   """Runs `op` on a batch: the skeleton every mixing op shares.
 
   Args:
@@ -116,9 +132,7 @@ def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *
     prob: probability that a sample (batch, pair, group per `mode`) is mixed, in
       [0, 1] (float or traced scalar). A traced value outside [0, 1] makes the
       label rows NaN.
-    extras: `(array, apply)` pairs mixed with the same params and partners, or
-      `(array, apply, unmixed)` where the output of an unmixed sample is not the
-      input itself (`unmixed(params, array)`: boxes in 2N slots, masks as soft rows).
+    extras: `Extra`s (or `(array, apply)` pairs) mixed with the same params and partners.
 
   Returns:
     `Mixed(images, targets, extras, params, active)`.
@@ -140,14 +154,55 @@ def mix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, op: MixOp, *
   partner_images = sources(images)
   if op.refine is not None:
     params = op.refine(params, images, *partner_images)
-  mixed = keep_unchanged(active, images, op.apply(params, images, *partner_images))
+  own = pairing.self_partnered(key_partner, batch_size, partner, num_shards,
+                               axis_name=axis_name)
+  keep_self = None if own is None else _unmixed_samples(own, op.weights(params), images)
+  off = inactive(active)
+  keep = _either(keep_self, off)
+  mixed = op.apply(params, images, *partner_images)
+  mixed = keep_unmixed(off if op.exact_on_self else keep, images, mixed)
   mixed_extras = []
-  for x, apply, *unmixed in extras:
-    original = unmixed[0](params, x) if unmixed and active is not None else x
-    mixed_extras.append(keep_unchanged(active, original, apply(params, x, *sources(x))))
-  mixed_rows = keep_unchanged(active, rows,
-                              targets.mix_rows(op.weights(params), (rows,) + sources(rows)))
+  for extra in extras:
+    extra = Extra(*extra)
+    out = extra.apply(params, extra.value, *sources(extra.value))
+    keep_extra = off if extra.exact_on_self else keep
+    if keep_extra is not None:
+      unmixed = extra.value if extra.unmixed is None else extra.unmixed(params, extra.value)
+      out = keep_unmixed(keep_extra, unmixed, out)
+    mixed_extras.append(out)
+  mixed_rows = keep_unmixed(keep, rows,
+                            targets.mix_rows(op.weights(params), (rows,) + sources(rows)))
   if _checks.concrete_value(prob) is None:  # a traced prob cannot raise: make it loud
     valid = (jnp.asarray(prob) >= 0) & (jnp.asarray(prob) <= 1)
     mixed_rows = jnp.where(valid, mixed_rows, jnp.nan)
   return Mixed(mixed, mixed_rows, tuple(mixed_extras), params, active)
+
+
+def _unmixed_samples(own, weights, images: jax.Array) -> jax.Array:
+  """Bool [B]: the self-partnered samples whose weights are finite (a NaN stays loud)."""
+  total = sum(jnp.asarray(w, jnp.float32) for w in weights)
+  finite = jnp.broadcast_to(jnp.isfinite(total), own.shape)
+  return _layout.match_batch_sharding(jnp.asarray(own) & finite, images)
+
+
+def _either(a: Optional[jax.Array], b: Optional[jax.Array]) -> Optional[jax.Array]:
+  if a is None or b is None:
+    return b if a is None else a
+  return a | b
+
+
+def inactive(active: Optional[jax.Array]) -> Optional[jax.Array]:
+  """The samples the gate leaves unmixed (None: all mix)."""
+  return None if active is None else ~active
+
+
+def keep_unmixed(keep: Optional[jax.Array], unmixed, mixed):
+  """`unmixed` where `keep` (scalar or [B]) is True, else `mixed` (pytrees of
+  batch-leading leaves)."""
+  if keep is None:
+    return mixed
+
+  def select(a, b):
+    return jnp.where(keep.reshape(keep.shape + (1,) * (jnp.ndim(b) - keep.ndim)), a, b)
+
+  return jax.tree.map(select, unmixed, mixed)

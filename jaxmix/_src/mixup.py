@@ -65,7 +65,8 @@ def mixup_op(alpha) -> mixing.MixOp:
       draw=lambda words: sampling.beta_from_words(words, alpha),
       num_words=sampling.LAM_WORDS,
       apply=lambda lam, x, partner_x: blend(x, partner_x, lam),
-      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)))
+      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)),
+      exact_on_self=True)  # `blend` returns x where x equals its partner
 
 
 def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:
@@ -104,7 +105,9 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     num_classes, label_smoothing, num_shards, axis_name, multi_label, data_format:
       as in `jaxmix.cutmix`.
     num_mixed: n, the number of images mixed into each output (static int >= 2);
-      with n > 2 only `extras` may be given among the targets.
+      with n > 2 only `extras` may be given among the targets. n may exceed the
+      batch (or its group): partner k is i − k modulo the group size, so partners
+      wrap around and a source met twice gets the sum of its weights.
     {targets}
       Integer masks need `num_classes`: a blend gives each pixel soft rows.
 
@@ -112,8 +115,9 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1;
     followed by the mixed masks, boxes (both sets kept, weights λ and 1 − λ)
     and extras that were given.
-    A sample whose partner is itself (a batch of 1, the middle of an odd batch
-    with flip) is returned unchanged.
+    A sample whose partners are all itself (a batch of 1, the middle of an
+    odd batch with flip, a group of one with roll) is returned exactly
+    unchanged, with its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_images(images)
   _checks.check_positive("alpha", alpha)

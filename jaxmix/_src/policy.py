@@ -236,7 +236,8 @@ def policy_op(config: MixConfig, images: jax.Array) -> mixing.MixOp:
 
   return mixing.MixOp(
       draw=_sampler(config, height, width), num_words=_num_words(config), apply=apply,
-      weights=lambda p: (p["label_lam"], 1.0 - jnp.asarray(p["label_lam"], jnp.float32)))
+      weights=lambda p: (p["label_lam"], 1.0 - jnp.asarray(p["label_lam"], jnp.float32)),
+      exact_on_self=True)  # a paste or a guarded `blend`
 
 
 def _settings_valid(config: MixConfig) -> jax.Array:

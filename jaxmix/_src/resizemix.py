@@ -21,12 +21,7 @@ from jaxmix._src import resize
 from jaxmix._src import sampling
 
 def check_scale(scale) -> tuple:
-  if len(scale) != 2:
-    raise ValueError(f"scale must be a pair (lo, hi), got {scale!r}")
-  lo, hi = (_checks.concrete_value(s) for s in scale)
-  if lo is not None and hi is not None and not 0 < lo <= hi <= 1:
-    raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {tuple(scale)!r}")
-  return tuple(scale)
+  return _checks.check_range("scale", scale, high=1)
 
 
 def box_from_scale(tau: jax.Array, cy: jax.Array, cx: jax.Array, height: int,
@@ -103,6 +98,8 @@ def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes of the partner are scaled into the patch.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   check_scale(scale)
   _checks.check_choice("method", method, resize.METHODS)

@@ -133,7 +133,7 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
   return mixing.MixOp(draw=lambda words: {"lam": sampling.beta_from_words(words, alpha)},
                       num_words=sampling.LAM_WORDS,
                       apply=paste, weights=lambda p: (p["lam"], 1.0 - p["lam"]),
-                      refine=refine)
+                      refine=refine, exact_on_self=True)  # a pixel copy
 
 
 def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
@@ -164,8 +164,12 @@ def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
+  if sigma is not None:
+    _checks.check_positive("sigma", sigma)
   height, width = batch.image_size(images, data_format)
   op = saliencymix_op(alpha, height, width, sigma, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,

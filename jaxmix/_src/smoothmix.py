@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmix._src import _checks
+from jaxmix._src import _layout
 from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import fmix
@@ -28,7 +29,8 @@ def gaussian_mask(cy: jax.Array, cx: jax.Array, sigma: jax.Array, height: int,
   ys = jnp.arange(height, dtype=jnp.float32)[:, None]
   xs = jnp.arange(width, dtype=jnp.float32)[None, :]
   d2 = (ys - cy) ** 2 + (xs - cx) ** 2
-  return jnp.exp(-d2 / (2.0 * jnp.asarray(sigma, jnp.float32) ** 2))
+  # Snapped: a weight too small for any dtype is 0 the same way under jit and eagerly.
+  return _layout.snap_weights(jnp.exp(-d2 / (2.0 * jnp.asarray(sigma, jnp.float32) ** 2)))
 
 
 # Words of one SmoothMix draw: the centre (boxes.CENTRE_WORDS), then σ (1).
@@ -39,7 +41,7 @@ def mask_from_words(words: jax.Array, height: int, width: int,
                     sigma_range: tuple = (0.25, 0.5)) -> tuple[jax.Array, jax.Array]:
   """`sample_mask` from `NUM_WORDS` words: the centre words 0 … 3, σ word 4."""
   iy, ix = boxes.centre_from_words(words[:boxes.CENTRE_WORDS], height, width)
-  lo, hi = sigma_range
+  lo, hi = _checks.check_pair("sigma_range", sigma_range)
   sigma = sampling.uniform(words[boxes.CENTRE_WORDS], lo, hi) * height
   g = gaussian_mask(iy.astype(jnp.float32) - 0.5, ix.astype(jnp.float32) - 0.5, sigma, height,
                     width)
@@ -83,10 +85,10 @@ def smoothmix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Returns:
     (images, label_rows), followed by the mixed masks (integer masks become
     per-pixel rows: `num_classes` needed), boxes and extras that were given.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
-  lo, hi = sigma_range
-  if not 0 < lo <= hi:
-    raise ValueError(f"sigma_range must satisfy 0 < lo <= hi, got {tuple(sigma_range)!r}")
+  _checks.check_range("sigma_range", sigma_range)
   height, width = batch.image_size(images, data_format)
   op = smoothmix_op(sigma_range, height, width, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
