@@ -1,12 +1,15 @@
-"""Speed of the per-sample (elem) CutMix parameter draws alone, next to `np.copyto`.
+"""Speed of the per-sample (elem) CutMix draws, before and after the one-pass draws.
 
-Issue 9's target for per-sample CutMix at 256×32×32×3 float32 is ≤ 2 × `np.copyto`
-of the batch; the draws alone must fit well inside that. Each candidate is jitted
-and timed in interleaved rounds (`benchmarks/_timing.py`): each round calls each
-candidate `--inner` times (one call is tens of µs, below the timer's noise on a
-loaded machine); the table gives the median per call and its ratio to the median
+Issue 16's CPU target for per-sample CutMix at 256×32×32×3 float32 is ≤ 2 × `np.copyto`
+of the batch; the draws alone must fit well inside that. Each candidate is jitted and
+timed in interleaved rounds (`benchmarks/_timing.py`): each round calls each candidate
+`--inner` times (one call is tens of µs, below the timer's noise on a loaded machine); the
+table gives the median per call, the interquartile range, and the ratio to the median
 `np.copyto` of the float32 batch into a reused buffer, timed in the same rounds.
-The rows split the draw into its parts: key splitting, λ ~ Beta(α, α), the box.
+
+Rows: the draws now (one hash pass, `mixing.draw`), the draws as they were before
+(`benchmarks/draws_before.py`: a key split per sample, two Gammas, a second hash for the
+centre), batch mode's one draw, and the whole op (`jaxmix.cutmix`, elem, mask path).
 
 Usage: JAX_PLATFORMS=cpu python -m benchmarks.draw_speed [--batch 256] [--size 32]
        [--rounds 15] [--inner 20] [--alpha 1.0]
@@ -15,31 +18,31 @@ Usage: JAX_PLATFORMS=cpu python -m benchmarks.draw_speed [--batch 256] [--size 3
 import argparse
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxmix
 from benchmarks import _timing
+from benchmarks import draws_before
 from jaxmix._src import cutmix as cutmix_lib
-from jaxmix._src import modes
+from jaxmix._src import mixing
 
 
 def candidates(batch: int, size: int, alpha: float, inner: int):
   x = np.random.default_rng(0).random((batch, size, size, 3), np.float32)
   out = np.empty_like(x)
-  keys = [jax.random.key(i) for i in range(1000)]
+  keys = _timing.key_list(1000)
   op = cutmix_lib.cutmix_op(alpha, None, True, size, size, "NHWC")
-
-  def per_sample(draw):
-    return jax.jit(lambda k: jax.vmap(draw)(jax.random.split(k, batch)))
+  images, labels = jnp.asarray(x), jnp.arange(batch) % 10
 
   jitted = {
-      "cutmix elem: all draws (draw_params)":
-          jax.jit(lambda k: modes.draw_params(k, op.draw, "elem", batch)),
-      "cutmix batch: one draw": jax.jit(lambda k: modes.draw_params(k, op.draw, "batch", batch)),
-      "  split(key, B) alone": jax.jit(lambda k: jax.random.key_data(jax.random.split(k, batch))),
-      "  λ alone (vmap sample_lam)": per_sample(lambda k: jaxmix.sample_lam(k, alpha)),
-      "  box alone (vmap sample_box, λ = 0.5)":
-          per_sample(lambda k: jaxmix.sample_box(k, 0.5, size, size)),
+      "cutmix elem: all draws, one pass (now)":
+          jax.jit(lambda k: mixing.draw(k, op, "elem", batch)),
+      "cutmix elem: all draws, key per sample (before)":
+          jax.jit(lambda k: draws_before.cutmix_elem_draws(k, alpha, batch, size, size)),
+      "cutmix batch: one draw (now)": jax.jit(lambda k: mixing.draw(k, op, "batch", batch)),
+      "jaxmix.cutmix elem (mask path, labels)":
+          jax.jit(lambda k: jaxmix.cutmix(k, images, labels, alpha=alpha, num_classes=10)),
   }
 
   def repeat(call):

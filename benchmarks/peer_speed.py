@@ -126,12 +126,12 @@ def _draws_alone(shape):
   """The per-sample (box, λ) draws of elem-mode CutMix without touching pixels."""
   try:
     from jaxmix._src import cutmix as cutmix_lib
-    from jaxmix._src import modes
+    from jaxmix._src import mixing
   except ImportError:
     return None
   b, h, w = shape[0], shape[1], shape[2]
   op = cutmix_lib.cutmix_op(1.0, None, True, h, w, "NHWC")
-  return jax.jit(lambda k: modes.draw_params(k, op.draw, "elem", b))
+  return jax.jit(lambda k: mixing.draw(k, op, "elem", b))
 
 
 def plain_jax_cutmix(x_np, labels_np, keys):

@@ -30,7 +30,7 @@ import ml_collections
 VARIANTS = ("resizemix", "saliencymix", "fmix", "gridmix", "smoothmix")
 MIX_CHOICES = ("none", "cutout", "mixup", "cutmix", "mix") + VARIANTS
 # Options of a variant that the trainer sets itself (from the dataset and the other fields).
-_TRAINER_OPTIONS = ("num_classes", "mode", "partner", "label_smoothing", "num_shards")
+_TRAINER_OPTIONS = ("num_classes", "mode", "partner", "label_smoothing", "num_shards", "prob")
 
 AugmentFn = Callable[..., tuple[jax.Array, jax.Array]]
 
@@ -80,7 +80,7 @@ def variant_options(config: ml_collections.ConfigDict) -> dict:
   for name in options:
     if name in _TRAINER_OPTIONS:
       raise ValueError(f"config.mix_kwargs.{name} is set by the trainer (from config.mix_mode, "
-                       f"mix_partner, label_smoothing and the dataset); remove it")
+                       f"mix_partner, mix_prob, label_smoothing and the dataset); remove it")
     if name not in accepted:
       raise ValueError(f"config.mix_kwargs.{name} is not an option of jaxmix.OPS"
                        f"[{config.mix!r}]; options: "
@@ -101,17 +101,11 @@ def _variant_fn(config, num_classes: int, num_shards: int, prob):
   soft = config.mix == "smoothmix" or float(options.get("max_soft", 0.0)) > 0
 
   def apply(key, images, labels, step):
-    key_apply, key_op = jax.random.split(key)
     if soft:
       images = images.astype(jnp.float32)
-    mixed, rows = op(key_op, images, labels, **common, **options)
+    # The op's own gate: an unmixed sample keeps its image and its (smoothed) label row.
     p = prob(step) if callable(prob) else prob
-    shape = () if mode == "batch" else images.shape[:1]
-    keep = jax.random.uniform(key_apply, shape) >= p
-    clean = jaxmix.one_hot(labels, num_classes, smoothing=common["label_smoothing"])
-    keep_rows = keep if mode == "batch" else keep[:, None]
-    keep_images = keep if mode == "batch" else keep.reshape((-1,) + (1,) * (images.ndim - 1))
-    return jnp.where(keep_images, images, mixed), jnp.where(keep_rows, clean, rows)
+    return op(key, images, labels, prob=p, **common, **options)
   return apply
 
 

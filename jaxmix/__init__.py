@@ -34,6 +34,7 @@ from jaxmix._src.policy import mix
 from jaxmix._src.policy import sample_mix_params
 from jaxmix._src import schedules
 from jaxmix._src.sampling import sample_dirichlet
+from jaxmix._src.sampling import random_words
 from jaxmix._src.sampling import sample_lam
 from jaxmix._src.targets import check_label_ids
 from jaxmix._src.targets import label_rows
@@ -87,6 +88,7 @@ __all__ = (
     "partner_index",
     "paste_box",
     "random_erasing",
+    "random_words",
     "sample_box",
     "sample_box_minmax",
     "sample_centre",

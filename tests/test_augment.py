@@ -155,10 +155,10 @@ def test_variants_are_selectable_by_name_and_call_the_jaxmix_op(mix):
   images, labels = batch()
   key = jax.random.key(3)
   x, rows = augment.make_augment_fn(config, INFO)(key, images, labels)
-  # The trainer's call: the op on the second key of split(key), every sample mixed (prob 1).
+  # The trainer's call: the op on the key, with the config's mix_prob (1) as its gate.
   soft = mix == "smoothmix"
   want_images, want_rows = jaxmix.OPS[mix](
-      jax.random.split(key)[1], jnp.asarray(images, jnp.float32 if soft else jnp.uint8),
+      key, jnp.asarray(images, jnp.float32 if soft else jnp.uint8),
       labels, num_classes=10, mode="elem", partner="flip", label_smoothing=0.0, num_shards=1)
   np.testing.assert_allclose(np.asarray(x), np_normalize(np.asarray(want_images)), atol=1e-5)
   np.testing.assert_allclose(np.asarray(rows), np.asarray(want_rows), atol=1e-6)
@@ -171,9 +171,9 @@ def test_variant_alpha_comes_from_cutmix_alpha():
   images, labels = batch()
   key = jax.random.key(5)
   _, rows = augment.make_augment_fn(config, INFO)(key, images, labels)
-  _, want = jaxmix.OPS["fmix"](jax.random.split(key)[1], images, labels, alpha=0.3,
+  _, want = jaxmix.OPS["fmix"](key, images, labels, alpha=0.3,
                                num_classes=10, mode="elem", partner="flip")
-  _, other = jaxmix.OPS["fmix"](jax.random.split(key)[1], images, labels, alpha=1.0,
+  _, other = jaxmix.OPS["fmix"](key, images, labels, alpha=1.0,
                                 num_classes=10, mode="elem", partner="flip")
   np.testing.assert_allclose(np.asarray(rows), np.asarray(want), atol=1e-6)
   assert not np.allclose(np.asarray(rows), np.asarray(other))

@@ -195,8 +195,8 @@ def test_ops_by_name_are_the_public_functions_and_targets_keep_the_draws():
 def test_policy_masks_paste_where_cutmix_drew_and_blend_where_mixup_drew(mode):
   """`jaxmix.mix(..., masks=)` against a NumPy restatement on the policy's own draws.
 
-  Key derivation (mixing.py): key_partner, key_params = split(key); the draws are
-  `sample_mix_params(key_params, ...)`; partners are timm's flip (i ↔ B − 1 − i).
+  Key derivation (mixing.py): the draws are `sample_mix_params(key, ...)` of the op's key;
+  partners are timm's flip (i ↔ B − 1 − i).
   """
   b, h, w, k, ignore = 6, 7, 9, 4, 255
   config = jaxmix.MixConfig(num_classes=k, mixup_alpha=0.8, cutmix_alpha=1.0, prob=0.8,
@@ -215,7 +215,7 @@ def test_policy_masks_paste_where_cutmix_drew_and_blend_where_mixup_drew(mode):
     np.testing.assert_array_equal(np.asarray(got_x), np.asarray(plain_x))
     np.testing.assert_array_equal(np.asarray(got_y), np.asarray(plain_y))
 
-    p = jaxmix.sample_mix_params(jax.random.split(key)[1], config, b, h, w)
+    p = jaxmix.sample_mix_params(key, config, b, h, w)
     per = lambda v: np.broadcast_to(np.asarray(v), (b,))
     lam, use_cutmix = per(p["lam"]).astype(np.float64), per(p["use_cutmix"])
     y1, y2, x1, x2 = (per(c) for c in p["box"])

@@ -61,20 +61,44 @@ def test_sample_lam_is_beta(alpha):
 
 
 @pytest.mark.parametrize("alpha", [0.1, 1.0, 2.0, 30.0])
-def test_sample_lam_per_key_is_beta(alpha):
-  """Elem mode draws a scalar λ from each of split(key, B): same distribution."""
-  keys = jax.random.split(_key(12), N)
-  lam = np.asarray(jax.vmap(lambda k: jaxmix.sample_lam(k, alpha))(keys), np.float64)
+def test_sample_lam_rows_at_an_offset_are_beta(alpha):
+  """An op reads λ from its words at an offset of each row (cutmix: row i, offset 1)."""
+  lam = np.asarray(jaxmix.sample_lam(_key(12), alpha, (N,), offset=1), np.float64)
   assert ks_pvalue(lam, stats.beta(alpha, alpha).cdf) > 1e-3
   assert _tails_ok(lam, alpha)
   assert ks_pvalue(lam, stats.beta(1.5 * alpha, 1.5 * alpha).cdf) < 1e-3
 
 
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.5001, 0.7])
+def test_sample_lam_is_beta_on_both_sides_of_one_half(alpha):
+  """Ulrich's method (α > ½) and its boosted form (α <= ½) meet at ½: both exact."""
+  lam = np.asarray(jaxmix.sample_lam(_key(15), alpha, (N,)), np.float64)
+  assert ks_pvalue(lam, stats.beta(alpha, alpha).cdf) > 1e-3
+  assert _tails_ok(lam, alpha)
+  assert ks_pvalue(lam, stats.beta(1.3 * alpha, 1.3 * alpha).cdf) < 1e-3
+
+
+def test_random_words_rows_do_not_depend_on_the_batch():
+  """Row r's words are the same drawn alone, in a longer batch or at an offset."""
+  key = _key(16)
+  full = np.asarray(jaxmix.random_words(key, 9, 7))
+  np.testing.assert_array_equal(np.asarray(jaxmix.random_words(key, jnp.array([4]), 7))[0],
+                                full[4])
+  np.testing.assert_array_equal(np.asarray(jaxmix.random_words(key, 5, 4, offset=3)),
+                                full[:5, 3:7])
+  # Many pairs are hashed as one block, a few one by one: the same words either way.
+  block = np.asarray(jaxmix.random_words(key, 9, 41))
+  np.testing.assert_array_equal(block[:, :7], full)
+  np.testing.assert_array_equal(np.asarray(jaxmix.random_words(key, 9, 3, offset=37)),
+                                block[:, 37:40])
+  # Power: different rows and different words differ.
+  assert len(np.unique(full)) == full.size
+
+
 @pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
 def test_sample_lam_non_threefry_key_is_beta(impl):
-  """A non-threefry key takes `jax.random.bits` instead of raw threefry words."""
-  keys = jax.random.split(jax.random.key(14, impl=impl), N)
-  lam = np.asarray(jax.vmap(lambda k: jaxmix.sample_lam(k, 0.5))(keys), np.float64)
+  """A non-threefry key hashes each word with `jax.random.bits` instead of threefry."""
+  lam = np.asarray(jaxmix.sample_lam(jax.random.key(14, impl=impl), 0.5, (N // 4,)), np.float64)
   assert ks_pvalue(lam, stats.beta(0.5, 0.5).cdf) > 1e-3
   assert ks_pvalue(lam, stats.beta(0.75, 0.75).cdf) < 1e-3
 
@@ -102,10 +126,9 @@ def test_box_centres_uniform_over_pixels(size):
   assert stats.chisquare(biased).pvalue < 1e-3
 
 
-def test_box_centres_per_key_uniform():
-  """Centres drawn one per key (as elem-mode cutmix / cutout do) are uniform on 8x8."""
-  keys = jax.random.split(_key(22), 64000)
-  cy, cx = jax.vmap(lambda k: jaxmix.sample_centre(k, 8, 8))(keys)
+def test_box_centres_at_an_offset_uniform():
+  """Centres read at an offset of each row (as elem-mode cutmix / cutout do) are uniform."""
+  cy, cx = jaxmix.sample_centre(_key(22), 8, 8, (64000,), offset=5)
   counts = np.bincount(np.asarray(cy) * 8 + np.asarray(cx), minlength=64)
   assert stats.chisquare(counts).pvalue > 1e-3
 
@@ -194,7 +217,7 @@ def test_policy_alpha_zero_disables_op(alphas, want_cutmix):
 @pytest.mark.parametrize("alpha, num", [(0.2, 3), (1.0, 3), (0.5, 5)])
 def test_sample_dirichlet_marginals_are_beta(alpha, num):
   """w ~ Dirichlet(α·1_n): each w_i ~ Beta(α, (n − 1)·α), w_i + w_j ~ Beta(2α, (n − 2)·α)."""
-  w = np.asarray(jaxmix.sample_dirichlet(_key(13), alpha, num, (N,)), np.float64)
+  w = np.asarray(jaxmix.sample_dirichlet(_key(14), alpha, num, (N,)), np.float64)
   assert w.shape == (N, num)
   np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-5)
   for i in range(num):

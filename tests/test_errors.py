@@ -259,3 +259,125 @@ def test_defaults_are_consistent_across_ops_and_timm_alphas():
                  default(jaxmix.box_from_centre, "box_convention"),
                  default(jaxmix.sample_box_minmax, "box_convention")}
   assert conventions == {"official"}
+
+
+# ---------------------------------------------------------------------------
+# Issue 17: every argument named, targets checked against the batch.
+# ---------------------------------------------------------------------------
+
+X7 = jnp.zeros((7, 12, 16, 3), jnp.float32)
+Y7 = jnp.arange(7)
+DETS = {"boxes": np.zeros((7, 2, 4), np.float32)}
+
+
+@pytest.mark.parametrize("call, match", [
+    # Case 6: extras of the wrong width, height or batch are refused, naming `extras`.
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           extras=(jnp.zeros((7, 12, 8, 3)),)), r"extras\[0\] must have rank 4"),
+    (lambda: jaxmix.fmix(jax.random.key(0), X7, Y7, num_classes=7,
+                         extras=(jnp.zeros((7, 12, 1, 3)),)), r"extras\[0\].*\[7, 12, 16\]"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X7, Y7, num_classes=7,
+                          extras=(X7, jnp.zeros((6, 12, 16, 3)))), r"extras\[1\]"),
+    (lambda: jaxmix.resizemix(jax.random.key(0), X7, Y7, num_classes=7,
+                              extras=(jnp.zeros((7, 12, 16)),)), r"extras\[0\] must have rank 4"),
+    (lambda: jaxmix.cutout(jax.random.key(0), X7, size=4, extras=(jnp.zeros((7, 5, 16, 1)),)),
+     r"extras\[0\]"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, extras=X7),
+     "extras must be a tuple of arrays"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           extras=(X7.astype(bool),)), r"extras\[0\] must have an integer or"),
+    # Masks and boxes name their argument.
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, masks=[[0]]),
+     "masks must be an array"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           masks=jnp.zeros((7, 12, 16), bool)), "masks must be integer maps"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           masks=jnp.zeros((7, 12, 15), jnp.int32)), "masks: integer dense"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, boxes=np.zeros((7, 2, 4))),
+     "boxes must be a dict"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           boxes={**DETS, "classes": np.zeros((7, 3))}),
+     r"boxes\['classes'\] must have leading shape"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, boxes=DETS,
+                           min_visible=float("nan")), r"min_visible must be in \[0, 1\]"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7,
+                           masks=jnp.zeros((7, 12, 16), jnp.int32), ignore_value="none"),
+     "ignore_value must be an int"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, boxes=DETS,
+                           normalized_boxes="yes"), "normalized_boxes must be a bool"),
+    (lambda: jaxmix.cutmix(jax.random.key(0), X7, Y7, num_classes=7, correct_lam=None),
+     "correct_lam must be a bool"),
+    (lambda: jaxmix.mixup(jax.random.key(0), X7, Y7, num_classes=7, multi_label="no"),
+     "multi_label must be a bool"),
+    # Case 7: numbers finite and in range, tuples of the right length, sorted boundaries.
+    (lambda: jaxmix.fmix(jax.random.key(0), X7, Y7, num_classes=7, decay_power=float("nan")),
+     "decay_power must be >= 0 and finite"),
+    (lambda: jaxmix.fmix(jax.random.key(0), X7, Y7, num_classes=7, decay_power=-1.0),
+     "decay_power must be >= 0"),
+    (lambda: jaxmix.fmix(jax.random.key(0), X7, Y7, num_classes=7, max_soft=float("nan")),
+     r"max_soft must be in \[0, 0.5\]"),
+    (lambda: jaxmix.gridmix(jax.random.key(0), X7, Y7, num_classes=7, n_holes=(1, 2, 3)),
+     r"n_holes must be a pair \(lo, hi\)"),
+    (lambda: jaxmix.gridmix(jax.random.key(0), X7, Y7, num_classes=7, n_holes=(1.5, 3)),
+     "n_holes must be integers"),
+    (lambda: jaxmix.gridmix(jax.random.key(0), X7, Y7, num_classes=7,
+                            hole_aspect_ratio=float("inf")), "hole_aspect_ratio must be"),
+    (lambda: jaxmix.gridmix(jax.random.key(0), X7, Y7, num_classes=7,
+                            cut_aspect_ratio=(2.0, 1.0)), "cut_aspect_ratio must be"),
+    (lambda: jaxmix.smoothmix(jax.random.key(0), X7, Y7, num_classes=7,
+                              sigma_range=(0.1, 0.2, 0.3)), r"sigma_range must be a pair"),
+    (lambda: jaxmix.smoothmix(jax.random.key(0), X7, Y7, num_classes=7,
+                              sigma_range=(0.1, float("inf"))), "sigma_range must satisfy"),
+    (lambda: jaxmix.resizemix(jax.random.key(0), X7, Y7, num_classes=7, scale=0.5),
+     r"scale must be a pair"),
+    (lambda: jaxmix.resizemix(jax.random.key(0), X7, Y7, num_classes=7,
+                              scale=(0.5, float("nan"))), r"scale must satisfy 0 < lo <= hi <= 1"),
+    (lambda: jaxmix.saliencymix(jax.random.key(0), X7, Y7, num_classes=7, sigma=float("inf")),
+     "sigma must be > 0 and finite"),
+    (lambda: jaxmix.random_erasing(jax.random.key(0), X7, area=(0.1, 0.2, 0.3)),
+     r"area must be a pair"),
+    (lambda: jaxmix.random_erasing(jax.random.key(0), X7, aspect=(float("nan"), 2.0)),
+     "aspect must satisfy"),
+    (lambda: jaxmix.random_erasing(jax.random.key(0), X7, attempts=0),
+     "attempts must be an int >= 1"),
+    (lambda: jaxmix.schedules.join([jaxmix.schedules.constant(0.0)] * 3, [20, 5]),
+     "boundaries must be finite and sorted"),
+    (lambda: jaxmix.schedules.join([0.5, 1.0], [5]), "schedules must be callables"),
+    (lambda: jaxmix.schedules.constant(float("nan")), "value must be finite"),
+    (lambda: jaxmix.schedules.cosine(1.0, 100, end=float("inf")), "end must be finite"),
+    (lambda: jaxmix.schedules.linear_warmup(float("nan"), 10), "value must be finite"),
+    (lambda: jaxmix.schedules.off_last(1.0, 10, 20), "off_steps must be <= total_steps=10"),
+])
+def test_issue17_bad_arguments_raise_one_line_errors_naming_them(call, match):
+  with pytest.raises((ValueError, TypeError), match=match) as info:
+    call()
+  assert "\n" not in str(info.value)
+
+
+def test_issue17_target_shapes_are_checked_at_trace_time_under_jit():
+  step = jax.jit(lambda k, x, e: jaxmix.cutmix(k, x, Y7, num_classes=7, extras=(e,)))
+  with pytest.raises(ValueError, match=r"extras\[0\]"):
+    step(jax.random.key(0), X7, jnp.zeros((7, 12, 8, 3)))
+
+
+def test_issue17_traced_invalid_decay_power_gives_nan_labels():
+  step = jax.jit(lambda d: jaxmix.fmix(jax.random.key(0), X7, Y7, num_classes=7,
+                                       decay_power=d)[1])
+  assert np.isnan(np.asarray(step(jnp.float32(np.nan)))).all()
+  assert np.isfinite(np.asarray(step(jnp.float32(3.0)))).all()
+
+
+def test_issue17_num_mixed_larger_than_the_group_wraps_around():
+  """num_mixed > group size is defined: partner k is i − k mod the group size, so a sample
+  meets itself or a partner again and their weights add up. With a group of 2 and n = 4,
+  sample i mixes x_i (w0 + w2) with x_{1−i} (w1 + w3); weights sorted, so x_i keeps >= 1/2."""
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 4, 4, 3)), jnp.float32)
+  for seed in range(3):
+    out, rows = jaxmix.mixup(jax.random.key(seed), x, jnp.arange(2), num_classes=2,
+                             num_mixed=4, partner="roll", alpha=1.0)
+    rows, xs = np.asarray(rows, np.float64), np.asarray(x, np.float64)
+    np.testing.assert_allclose(rows.sum(1), 1.0, atol=1e-6)
+    for i in range(2):
+      assert rows[i, i] >= 0.5 - 1e-6
+      want = rows[i, i] * xs[i] + rows[i, 1 - i] * xs[1 - i]
+      np.testing.assert_allclose(np.asarray(out[i]), want, rtol=1e-5, atol=1e-6)

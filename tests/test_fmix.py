@@ -91,8 +91,7 @@ def test_fmix_sample_mask_weight_is_the_mask_mean_and_lam_rounded():
 def test_fmix_sample_mask_given_lam_keeps_round_lam_pixels_of_the_low_freq_image():
   key = jax.random.key(3)
   mask, weight = fmix.sample_mask(key, 16, 16, lam=0.3, decay_power=3.0)
-  _, key_noise = jax.random.split(key)
-  image = ref_low_freq_image(np.asarray(fmix.sample_normals(key_noise, 16, 16), np.float64)[None],
+  image = ref_low_freq_image(np.asarray(fmix.sample_normals(key, 16, 16), np.float64)[None],
                              3.0, 16, 16, "official")[0]
   num = round(0.3 * 256)
   want = ref_binarise(image, num, 0.0, 0.3).reshape(16, 16)
@@ -107,9 +106,12 @@ def test_fmix_composes_like_official_sample_and_apply(max_soft):
   key = jax.random.key(8)
   out, rows = jaxmix.fmix(key, images, jnp.arange(b), num_classes=b, mode="batch",
                           max_soft=max_soft, spectrum="official")
-  key_lam, key_noise = jax.random.split(jax.random.split(key)[1])
-  lam = float(jaxmix.sample_lam(key_lam, 1.0))
-  image = ref_low_freq_image(np.asarray(fmix.sample_normals(key_noise, h, w), np.float64)[None],
+  # Batch mode: row 0 of the words of the key; word 0 the gate, λ words 1-4, the
+  # normals words 5 on (`fmix.normals_from_words`).
+  words = jaxmix.random_words(key, 1, fmix.num_words(h, w), offset=1)[0]
+  lam = float(jaxmix.sample_lam(key, 1.0, offset=1))
+  normals = fmix.normals_from_words(words[4:], h, w)
+  image = ref_low_freq_image(np.asarray(normals, np.float64)[None],
                              3.0, h, w, "official")[0]
   mask = ref_binarise(image, int(round(lam * h * w)), max_soft, lam).reshape(h, w)
   x = np.asarray(images, np.float64)

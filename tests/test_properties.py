@@ -141,12 +141,20 @@ def test_vmapped_single_op_equals_elem_mode():
   key = jax.random.key(11)
   out, rows = jaxmix.cutmix(key, images, jnp.arange(8), num_classes=8, mode="elem",
                             partner="roll")
-  key_partner, key_params = jax.random.split(key)
+  key_partner, _ = jax.random.split(key)
   partner_images = jaxmix.gather_partners(images, key_partner, "roll")
-  single = jax.vmap(lambda k, x, p: jaxmix.cutmix_single(k, x, p))
-  out_v, lam_v = single(jax.random.split(key_params, 8), images, partner_images)
+  # The documented rule: cutmix_single(key, x[i], partner of i, index=i) is row i.
+  single = jax.vmap(lambda i, x, p: jaxmix.cutmix_single(key, x, p, index=i))
+  out_v, lam_v = single(jnp.arange(8), images, partner_images)
   np.testing.assert_array_equal(out, out_v)
   np.testing.assert_allclose(np.asarray(rows)[np.arange(8), np.arange(8)], lam_v, atol=1e-7)
+  for i in (0, 5):  # unbatched, a Python index
+    one, lam = jaxmix.cutmix_single(key, images[i], partner_images[i], index=i)
+    np.testing.assert_array_equal(out[i], one)
+  # Power: another index draws another box for the same pair.
+  others = [jaxmix.cutmix_single(key, images[0], partner_images[0], index=j)[0]
+            for j in range(1, 8)]
+  assert any(not np.array_equal(out[0], o) for o in others)
 
 
 @pytest.mark.parametrize("op", ["cutmix", "mixup"])
@@ -190,8 +198,8 @@ def test_cutout_erases_exactly_the_clipped_square(height, width, size, seed):
   images = jnp.ones((3, height, width, 2), jnp.uint8) * 200
   out = np.asarray(jax.jit(functools.partial(jaxmix.cutout, size=size, fill=7))(
       jax.random.key(seed), images))
-  keys = jax.random.split(jax.random.key(seed), 3)
-  centres = jax.jit(jax.vmap(lambda k: jaxmix.sample_centre(k, height, width)))(keys)
+  # cutout's elem draw: row i of the words of its key; the centre from word 1 on.
+  centres = jaxmix.sample_centre(jax.random.key(seed), height, width, (3,), offset=1)
   for i in range(3):
     cy, cx = int(centres[0][i]), int(centres[1][i])
     half = size // 2

@@ -86,13 +86,11 @@ def test_cutmix_batch_permute_equals_official(seed, size, alpha, smoothing):
   key = prng_key(seed)
   x = random_images(seed, (batch, height, width, 3))
   ids = np.random.default_rng(seed).integers(0, NUM_CLASSES, batch)
-  # cutmix: key_partner, key_params = split(key); batch mode draws once from
-  # key_params: key_lam, key_box = split(key_params); λ = sample_lam(key_lam, α);
-  # centre = sample_centre(key_box, H, W).
-  key_partner, key_params = jax.random.split(key)
-  key_lam, key_box = jax.random.split(key_params)
-  lam = jaxmix.sample_lam(key_lam, alpha)
-  cy, cx = jaxmix.sample_centre(key_box, height, width)
+  # cutmix: batch mode reads row 0 of random_words(key, ...): word 0 the gate, λ from
+  # words 1-4, the centre 5-8; permute partners from split(key)[0].
+  key_partner = jax.random.split(key)[0]
+  lam = jaxmix.sample_lam(key, alpha, offset=1)
+  cy, cx = jaxmix.sample_centre(key, height, width, offset=5)
   lam64 = np.float64(np.asarray(lam))
   r = np.sqrt(1.0 - lam64)
   hypothesis.assume(not near_integer([height * r, width * r]).any())
@@ -117,10 +115,9 @@ def test_cutmix_nchw_uint8_equals_official():
     key = prng_key(seed)
     x = random_images(seed, (batch, 3, height, width), np.uint8)
     ids = np.arange(batch) % NUM_CLASSES
-    key_partner, key_params = jax.random.split(key)
-    key_lam, key_box = jax.random.split(key_params)
-    lam = np.float64(np.asarray(jaxmix.sample_lam(key_lam, 1.0)))
-    cy, cx = jaxmix.sample_centre(key_box, height, width)
+    key_partner = jax.random.split(key)[0]
+    lam = np.float64(np.asarray(jaxmix.sample_lam(key, 1.0, offset=1)))
+    cy, cx = jaxmix.sample_centre(key, height, width, offset=5)
     if near_integer(np.array([height, width]) * np.sqrt(1 - lam)).any():
       continue
     rand_index = np.asarray(jaxmix.partner_index(key_partner, batch, "permute"))

@@ -45,12 +45,13 @@ def test_cutout_equals_official(seed, size, length, mode, dtype, data_format):
   if data_format == "NHWC":
     got = got.transpose(0, 3, 1, 2)
   assert got.dtype == dtype
-  # cutout passes `key` to draw_params: batch mode draws sample_centre(key, H, W) once,
-  # elem mode sample_centre(k_i, H, W) for k_i in split(key, B).
+  # cutout reads the words of `key` itself: row 0 (batch) or row i (elem); word 0 is
+  # the gate, words 1-4 the centre.
   if mode == "batch":
-    centres = [jaxmix.sample_centre(key, height, width)] * batch
+    centres = [jaxmix.sample_centre(key, height, width, offset=1)] * batch
   else:
-    centres = [jaxmix.sample_centre(k, height, width) for k in jax.random.split(key, batch)]
+    cys, cxs = jaxmix.sample_centre(key, height, width, (batch,), offset=1)
+    centres = list(zip(np.asarray(cys), np.asarray(cxs)))
   want = np.stack([official_cutout(x_nchw[i].astype(np.float64), length, int(cy), int(cx))
                    for i, (cy, cx) in enumerate(centres)])
   np.testing.assert_array_equal(got, want.astype(dtype))
@@ -95,16 +96,16 @@ def timm_erasing_loop(height, width, targets, log_ratios, u_y, u_x):
   return None
 
 
-def _erasing_draws(k, height, width, area, aspect, attempts):
-  """random_erasing's elem draw for one sample key, per its code path."""
-  k_apply, k_box = jax.random.split(k)
-  k_area, k_aspect, k_y, k_x = jax.random.split(k_box, 4)
-  targets = np.asarray(jax.random.uniform(k_area, (attempts,), minval=area[0],
-                                          maxval=area[1])) * (height * width)
-  log_r = np.asarray(jax.random.uniform(k_aspect, (attempts,), minval=jnp.log(aspect[0]),
-                                        maxval=jnp.log(aspect[1])))
-  u_y, u_x = float(jax.random.uniform(k_y)), float(jax.random.uniform(k_x))
-  return k_apply, k_box, targets, log_r, u_y, u_x
+def _erasing_draws(key, row, height, width, area, aspect, attempts):
+  """random_erasing's draws for sample `row`, restated from its words: row `row` of
+  `random_words(key, ...)`, word 0 the gate, then the attempts' areas, their aspects,
+  the corner's y and x, each word a uniform ((w >> 9) + ½)·2⁻²³."""
+  words = np.asarray(jaxmix.random_words(key, jnp.array([row]), 3 + 2 * attempts))[0]
+  u = ((words >> 9).astype(np.float64) + 0.5) * 2.0 ** -23
+  targets = (area[0] + (area[1] - area[0]) * u[1:1 + attempts]) * (height * width)
+  lo, hi = np.log(aspect[0]), np.log(aspect[1])
+  log_r = lo + (hi - lo) * u[1 + attempts:1 + 2 * attempts]
+  return u[0], targets, log_r, u[1 + 2 * attempts], u[2 + 2 * attempts]
 
 
 def _rounding_boundary(targets, log_r):
@@ -120,11 +121,10 @@ def _rounding_boundary(targets, log_r):
 def test_erasing_box_is_first_valid_attempt(seed, area, aspect):
   height, width, attempts = 16, 20, 10
   key = prng_key(seed)
-  _, k_box, targets, log_r, u_y, u_x = _erasing_draws(key, height, width, area, aspect,
-                                                      attempts)
+  _, targets, log_r, u_y, u_x = _erasing_draws(key, 0, height, width, area, aspect, attempts)
   hypothesis.assume(not _rounding_boundary(targets, log_r))
-  box, found = jaxmix.sample_erasing_box(k_box, height, width, area=area, aspect=aspect,
-                                         attempts=attempts)
+  box, found = jaxmix.sample_erasing_box(key, height, width, area=area, aspect=aspect,
+                                         attempts=attempts, offset=1)
   want = timm_erasing_loop(height, width, targets, log_r, u_y, u_x)
   assert bool(found) == (want is not None)
   if want is not None:
@@ -153,14 +153,15 @@ def test_random_erasing_erases_exactly_the_box(seed, prob, data_format):
                                          data_format=data_format))
   if data_format == "NCHW":
     got = got.transpose(0, 2, 3, 1)
-  # random_erasing: elem draw over split(key, B); k_apply, k_box = split(k_i);
-  # box from sample_erasing_box(k_box, ...); applied where found & U(k_apply) < prob.
-  for i, k in enumerate(jax.random.split(key, batch)):
-    k_apply, k_box, targets, log_r, u_y, u_x = _erasing_draws(k, height, width, area,
-                                                              aspect, attempts)
-    box, found = jaxmix.sample_erasing_box(k_box, height, width, area=area, aspect=aspect,
-                                           attempts=attempts)
-    apply = bool(found) and float(jax.random.uniform(k_apply)) < prob
+  # random_erasing: sample i reads row i of the words of `key`: the gate (word 0) and
+  # the box (`sample_erasing_box(..., offset=1)`); applied where found & gate < prob.
+  boxes, founds = jaxmix.sample_erasing_box(key, height, width, area=area, aspect=aspect,
+                                            attempts=attempts, shape=(batch,), offset=1)
+  for i in range(batch):
+    gate, targets, log_r, u_y, u_x = _erasing_draws(key, i, height, width, area, aspect,
+                                                    attempts)
+    box, found = jaxmix.Box(*(c[i] for c in boxes)), founds[i]
+    apply = bool(found) and gate < prob
     erased = (got[i] == 0)
     assert (erased.all(-1) == erased.any(-1)).all()  # all channels together
     want_mask = np.zeros((height, width), bool)
@@ -178,12 +179,12 @@ def test_erasing_tiny_image_first_attempt_semantics():
   area, aspect = (0.02, 0.1), (0.3, 1 / 0.3)
   mismatches = []
   for seed in range(64):
-    _, k_box, targets, log_r, u_y, u_x = _erasing_draws(prng_key(seed), height, width, area,
-                                                        aspect, attempts)
+    _, targets, log_r, u_y, u_x = _erasing_draws(prng_key(seed), 0, height, width, area,
+                                                 aspect, attempts)
     if _rounding_boundary(targets, log_r):
       continue
-    box, found = jaxmix.sample_erasing_box(k_box, height, width, area=area, aspect=aspect,
-                                           attempts=attempts)
+    box, found = jaxmix.sample_erasing_box(prng_key(seed), height, width, area=area,
+                                           aspect=aspect, attempts=attempts, offset=1)
     want = timm_erasing_loop(height, width, targets, log_r, u_y, u_x)
     got = box_tuple(box) if bool(found) else None
     # An empty reference box and "not found" both erase nothing.

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import jaxmix
+from tests.variant_utils import elem_words
 from jaxmix._src import gridmix as gridmix_lib
 
 
@@ -77,10 +78,10 @@ def test_gridmix_equals_openmixup_given_the_draws(size):
     key = jax.random.key(seed)
     got_x, got_y = jaxmix.gridmix(key, jnp.asarray(x), jnp.asarray(ids), num_classes=k,
                                   mode="elem", partner="flip", **options)
-    # mixing.py: key_partner, key_params = split(key); elem: split(key_params, B)[i].
-    keys = jax.random.split(jax.random.split(key)[1], batch)
+    # mixing.py: elem: row i of the key's words from word 1 on.
+    words = elem_words(key, batch, gridmix_lib.NUM_WORDS)
     for i in range(batch):
-      p = {n: float(v) for n, v in gridmix_lib.sample_params(keys[i], **options).items()}
+      p = {n: float(v) for n, v in gridmix_lib.params_from_words(words[i], **options).items()}
       draw = (size, p["lam"], int(p["n_holes"]), p["hole_aspect_ratio"], p["cut_area_ratio"],
               p["cut_aspect_ratio"], p["cy"], p["cx"])
       mask = openmixup_rand_grid(*draw)

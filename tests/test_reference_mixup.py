@@ -21,13 +21,13 @@ _MIXUP_TOL = {np.float32: 1e-6, jnp.bfloat16: 2 ** -7, np.float16: 2 ** -10}
 
 
 def _mixup_lams(key, alpha, mode, batch):
-  """λ per mixup's documented derivation, and the partner index."""
-  key_partner, key_params = jax.random.split(key)
+  """λ per mixup's documented derivation (row 0, or row i for sample i, of the words of
+  the key; λ from words 1-4), and the partner key (split(key)[0], for permute)."""
+  key_partner = jax.random.split(key)[0]
   if mode == "batch":
-    lam = np.full(batch, np.asarray(jaxmix.sample_lam(key_params, alpha)))
+    lam = np.full(batch, np.asarray(jaxmix.sample_lam(key, alpha, offset=1)))
   else:
-    lam = np.array([np.asarray(jaxmix.sample_lam(k, alpha))
-                    for k in jax.random.split(key_params, batch)])
+    lam = np.asarray(jaxmix.sample_lam(key, alpha, (batch,), offset=1))
   return lam.astype(np.float32), key_partner
 
 
@@ -97,16 +97,15 @@ def test_n_way_mixup_equals_big_vision(n, mode, batch):
     key = prng_key(seed)
     x = random_images(seed, (batch, height, width, 3))
     ids = np.random.default_rng(seed).integers(0, NUM_CLASSES, batch)
-    # mixup: key_partner, key_params = split(key); weights = sorted Dirichlet draws from
-    # key_params (batch) or split(key_params, B)[i] (elem).
-    _, key_params = jax.random.split(key)
-    # The public samplers, vmapped over the per-sample keys (one call, not one per key).
-    keys = jax.random.split(key)[1:] if mode == "batch" else jax.random.split(key_params, batch)
+    # mixup: weights = sorted Dirichlet draws from words 1, ... of row 0 (batch) or row i
+    # (elem) of the key's words.
+    key_params = key
+    shape = (1,) if mode == "batch" else (batch,)
     if n == 2:  # two-way Mixup keeps Zhang et al.'s unsorted Beta λ (mixup_op)
-      lam = np.asarray(jax.vmap(lambda k: jaxmix.sample_lam(k, alpha))(keys), np.float64)
+      lam = np.asarray(jaxmix.sample_lam(key_params, alpha, shape, offset=1), np.float64)
       w = np.stack([lam, 1 - lam], -1)
     else:
-      w = np.asarray(jax.vmap(lambda k: jaxmix.sample_dirichlet(k, alpha, n))(keys))
+      w = np.asarray(jaxmix.sample_dirichlet(key_params, alpha, n, shape, offset=1))
     if n > 2:
       w = -np.sort(-w, axis=-1)
       assert (w[:, 0] >= w[:, 1:].max(axis=1)).all()

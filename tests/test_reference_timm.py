@@ -155,9 +155,8 @@ def test_mix_equals_timm_given_draws(seed, size, c):
   ids = np.random.default_rng(seed + 1).integers(0, NUM_CLASSES, batch)
   x_in = x_nchw if c["data_format"] == "NCHW" else x_nchw.transpose(0, 2, 3, 1)
 
-  # mix: key_partner, key_params = split(key); params = sample_mix_params(key_params, ...).
-  _, key_params = jax.random.split(key)
-  p = jax.tree.map(np.asarray, jaxmix.sample_mix_params(key_params, config, batch,
+  # mix: params = sample_mix_params(key, ...), the draws of the op's key.
+  p = jax.tree.map(np.asarray, jaxmix.sample_mix_params(key, config, batch,
                                                         height, width))
   lam, use_cutmix = p["lam"], p["use_cutmix"].astype(bool)
   box = tuple(p["box"])
@@ -231,12 +230,11 @@ def test_minmax_box_ranges_and_cutmix_equal_timm(seed, minmax):
   ids = np.arange(batch) % NUM_CLASSES
   got_x, got_y = jaxmix.cutmix(key, jnp.asarray(x), jnp.asarray(ids), mode="elem",
                                minmax=minmax, num_classes=NUM_CLASSES)
-  # cutmix's elem draw: key_params = split(key)[1]; per sample split(key_params, B)[i];
-  # key_box = split(k_i)[1]; box = sample_box_minmax(key_box, minmax, H, W).
-  _, key_params = jax.random.split(key)
-  for i, k in enumerate(jax.random.split(key_params, batch)):
-    yl, yu, xl, xu = box_tuple(jaxmix.sample_box_minmax(jax.random.split(k)[1], minmax,
-                                                         height, width))
+  # cutmix's elem draw: sample i reads row i of the key's words, the gate in word 0 and
+  # the minmax box in words 1-8.
+  boxes = jaxmix.sample_box_minmax(key, minmax, height, width, (batch,), offset=1)
+  for i in range(batch):
+    yl, yu, xl, xu = box_tuple(jaxmix.Box(*(c[i] for c in boxes)))
     cut_h, cut_w = yu - yl, xu - xl
     if h_lo < h_hi and w_lo < w_hi and cut_h < height and cut_w < width:
       # timm's randint ranges are non-empty here: the draws must lie inside them.

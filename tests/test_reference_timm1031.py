@@ -71,12 +71,13 @@ def test_cutmix_box_convention_pixels_equal_reference(convention):
     key = prng_key(seed)
     x = random_images(seed, (batch, height, width, 3), np.uint8)
     ids = np.arange(batch) % NUM_CLASSES
-    key_partner, key_params = jax.random.split(key)
-    key_lam, key_box = jax.random.split(key_params)
-    lam = np.float64(np.asarray(jaxmix.sample_lam(key_lam, 1.0)))
+    # cutmix, batch mode: row 0 of the key's words; λ words 1-4, centre 5-8; permute
+    # partners from split(key)[0].
+    key_partner = jax.random.split(key)[0]
+    lam = np.float64(np.asarray(jaxmix.sample_lam(key, 1.0, offset=1)))
     if near_integer(np.array([height, width]) * np.sqrt(1 - lam)).any():
       continue
-    cy, cx = (int(c) for c in jaxmix.sample_centre(key_box, height, width))
+    cy, cx = (int(c) for c in jaxmix.sample_centre(key, height, width, offset=1 + 4))
     y1, y2, x1, x2 = reference((height, width), lam, cy, cx)
     index = np.asarray(jaxmix.partner_index(key_partner, batch, "permute"))
     want = x.copy()
@@ -166,9 +167,8 @@ def test_multi_label_targets_equal_timm(mode, smoothing):
   for seed in range(4):
     key = prng_key(seed)
     x = jnp.asarray(random_images(seed, (batch, height, width, 3)))
-    _, key_params = jax.random.split(key)
     lam = np.broadcast_to(np.asarray(jaxmix.sample_mix_params(
-        key_params, config, batch, height, width)["label_lam"], np.float64), (batch,))[:, None]
+        key, config, batch, height, width)["label_lam"], np.float64), (batch,))[:, None]
     y1 = target.astype(np.float64) * (1.0 - smoothing) + 0.5 * smoothing
     want = y1 * lam + y1[::-1] * (1.0 - lam)
     for labels in (target, target.astype(bool), target.astype(np.int32)):

@@ -11,7 +11,7 @@ import pytest
 import jaxmix
 from jaxmix._src import resize
 from jaxmix._src import resizemix
-from tests.variant_utils import coded, elem_keys
+from tests.variant_utils import coded, elem_words
 
 
 def ref_nearest(src, out_h, out_w):
@@ -88,7 +88,7 @@ def test_resize_into_boxes_batch_and_per_sample_boxes():
 
 def test_resizemix_scale_draws_stay_in_range():
   taus = jax.vmap(lambda k: resizemix.sample_box(k, 20, 20, (0.3, 0.6))[1])(
-      jax.random.split(jax.random.key(0), 500))
+      jax.random.split(jax.random.key(0), 500))  # 500 keys, row 0 of each
   assert float(taus.min()) >= 0.3 and float(taus.max()) <= 0.6
   assert float(taus.max()) - float(taus.min()) > 0.25
   with pytest.raises(ValueError, match="scale"):
@@ -101,10 +101,14 @@ def test_resizemix_pastes_the_resized_partner_on_the_documented_draws():
   key = jax.random.key(4)
   out, rows = jaxmix.resizemix(key, images, jnp.arange(b), num_classes=b, mode="elem",
                                partner="roll", scale=(0.2, 0.9))
-  for i, k in enumerate(elem_keys(key, b)):
-    key_tau, key_centre = jax.random.split(k)
-    tau = float(jax.random.uniform(key_tau, (), jnp.float32, 0.2, 0.9))
-    cy, cx = (int(v) for v in jaxmix.sample_centre(key_centre, h, w))
+  # Sample i reads row i of the key's words: the gate (word 0), τ (word 1, a
+  # uniform ((w >> 9) + ½)·2⁻²³ scaled to the range), the centre (words 2-5).
+  words = np.asarray(elem_words(key, b, resizemix.NUM_WORDS))
+  cys, cxs = jaxmix.sample_centre(key, h, w, (b,), offset=2)
+  for i in range(b):
+    unit = np.float32(((words[i, 0] >> 9) + 0.5) * 2.0 ** -23)
+    tau = np.float32(0.2) + (np.float32(0.9) - np.float32(0.2)) * unit
+    cy, cx = int(cys[i]), int(cxs[i])
     y1, y2, x1, x2 = ref_rand_bbox_tao(h, w, np.float32(tau), cy, cx)
     want = np.asarray(images[i]).copy()
     if y2 > y1 and x2 > x1:

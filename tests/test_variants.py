@@ -105,9 +105,12 @@ def test_smoothmix_blob_is_openmixups_kernel_and_labels_are_its_share():
   images = coded(2, h, h)
   key = jax.random.key(2)
   out, rows = jaxmix.smoothmix(key, images, jnp.arange(2), num_classes=2, mode="batch")
-  key_centre, key_sigma = jax.random.split(jax.random.split(key)[1])
-  iy, ix = (int(v) for v in jaxmix.sample_centre(key_centre, h, h))
-  sigma = float(jax.random.uniform(key_sigma, (), jnp.float32, 0.25, 0.5)) * h
+  # Batch mode: row 0 of the key's words; the gate word 0, the centre words 1-4,
+  # σ / H word 5 (a uniform ((w >> 9) + ½)·2⁻²³ scaled to (0.25, 0.5)).
+  key_params = key
+  iy, ix = (int(v) for v in jaxmix.sample_centre(key_params, h, h, offset=1))
+  word = int(jaxmix.random_words(key_params, 1, 1, offset=5)[0, 0])
+  sigma = (0.25 + 0.25 * ((word >> 9) + 0.5) * 2.0 ** -23) * h
   # openmixup draws rand_w = randint(0, w) - w / 2 and rolls the grid's rows by it.
   g = ref_openmixup_kernel(h, iy - h // 2, ix - h // 2, sigma)
   x = np.asarray(images, np.float64)

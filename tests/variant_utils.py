@@ -4,10 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jaxmix
 
-def elem_keys(key, batch_size):
-  """The per-sample keys of mode "elem": `split(split(key)[1], B)` (see `jaxmix.mix_batch`)."""
-  return jax.random.split(jax.random.split(key)[1], batch_size)
+
+def elem_words(key, batch_size, num_words):
+  """The op words of mode "elem", [B, num_words]: row i of the key's words from word 1
+  on (word 0 is the gate; see `jaxmix.mix_batch`)."""
+  return jaxmix.random_words(key, batch_size, num_words, offset=1)
 
 
 def coded(batch_size, h, w):

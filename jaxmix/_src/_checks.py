@@ -1,6 +1,6 @@
 """Argument validation shared by the ops (trace-time checks, clear messages)."""
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -105,3 +105,74 @@ def spatial_axes(data_format: str, rank: int = 4) -> tuple[int, int]:
   check_choice("data_format", data_format, DATA_FORMATS)
   offset = rank - 3
   return (offset + 0, offset + 1) if data_format == "NHWC" else (offset + 1, offset + 2)
+
+
+def check_finite(name: str, value: Any) -> None:
+  v = concrete_value(value)
+  if v is not None and not np.all(np.isfinite(v)):
+    raise ValueError(f"{name} must be finite, got {v.tolist()}")
+
+
+def check_bool(name: str, value: Any) -> None:
+  """A flag that selects code at trace time must be a Python (or NumPy) bool."""
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
+
+
+def check_int(name: str, value: Any) -> int:
+  """Any Python or NumPy integer (negative allowed), e.g. an id such as `ignore_value`."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    raise TypeError(f"{name} must be an int, got {value!r}")
+  return int(value)
+
+
+def check_pair(name: str, value: Any) -> tuple:
+  """`value` as a (lo, hi) pair: a tuple, list or array of exactly two numbers."""
+  is_sequence = isinstance(value, (tuple, list)) or (
+      isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 1)
+  if not is_sequence or len(value) != 2:
+    raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}")
+  return tuple(value)
+
+
+def check_range(name: str, value: Any, *, high: Optional[float] = None) -> tuple:
+  """A pair with 0 < lo <= hi (<= high), finite; checked where the numbers are concrete."""
+  lo, hi = check_pair(name, value)
+  clo, chi = concrete_value(lo), concrete_value(hi)
+  if clo is not None and chi is not None:
+    clo, chi = float(clo), float(chi)
+    bound = np.inf if high is None else high
+    if not (np.isfinite(clo) and np.isfinite(chi) and 0 < clo <= chi <= bound):
+      upper = "" if high is None else f" <= {high}"
+      raise ValueError(f"{name} must satisfy 0 < lo <= hi{upper} (finite), got {value!r}")
+  return lo, hi
+
+
+def check_sorted(name: str, values: Sequence) -> None:
+  """Concrete `values` must be finite and non-decreasing."""
+  concrete = [concrete_value(v) for v in values]
+  if any(v is None for v in concrete):
+    return
+  flat = np.asarray([float(v) for v in concrete])
+  if not np.all(np.isfinite(flat)) or np.any(np.diff(flat) < 0):
+    raise ValueError(f"{name} must be finite and sorted in increasing order, got "
+                     f"{flat.tolist()}")
+
+
+def check_extras(extras: Any, images: jax.Array, data_format: str) -> tuple:
+  """`extras` as a tuple of arrays laid out like `images`: same rank, batch, height and
+  width (the channels may differ: a depth map next to RGB images)."""
+  if not isinstance(extras, (tuple, list)):
+    raise TypeError(f"extras must be a tuple of arrays laid out like images, got "
+                    f"{type(extras).__name__}")
+  axis_h, axis_w = spatial_axes(data_format, images.ndim)
+  want = (images.shape[0], images.shape[axis_h], images.shape[axis_w])
+  for i, x in enumerate(extras):
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != images.ndim or (shape[0], shape[axis_h], shape[axis_w]) != want:
+      raise ValueError(f"extras[{i}] must have rank {images.ndim} and batch, height, width "
+                       f"{list(want)} like images ({data_format}), got shape {list(shape)}")
+    dtype = jnp.dtype(x.dtype)
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+      raise ValueError(f"extras[{i}] must have an integer or floating dtype, got {dtype}")
+  return tuple(extras)

@@ -12,6 +12,21 @@ def image_size(images: jax.Array, data_format: str) -> tuple[int, int]:
   return images.shape[axis_h], images.shape[axis_w]
 
 
+# Soft mask weights within this of 0 or 1 are snapped to it. XLA fuses a mask's arithmetic
+# differently under jit and eagerly (a division as a reciprocal and a product, an FMA), which
+# can leave ~1e-9 where the formula gives 0 or 1; boxes count any weight > 0 as showing, so
+# such a residue moved a box edge by a pixel between jit and eager. 1e-6 is 8 float32 ulps
+# below 1: no image dtype resolves a weight that small (a float32 pixel moves by < 1e-6 of
+# the difference to its partner).
+SNAP = 1e-6
+
+
+def snap_weights(weights: jax.Array) -> jax.Array:
+  """Float32 mask weights with those below `SNAP` set to 0 and those above 1 − SNAP to 1."""
+  w = jnp.asarray(weights, jnp.float32)
+  return jnp.where(w < SNAP, 0.0, jnp.where(w > 1.0 - SNAP, 1.0, w))
+
+
 def expand_mask(mask: jax.Array, data_format: str) -> jax.Array:
   """[..., H, W] mask → broadcastable against images in `data_format`."""
   return mask[..., None] if data_format == "NHWC" else mask[..., None, :, :]

@@ -48,14 +48,17 @@ def image_size(images: jax.Array, data_format: str) -> tuple[int, int]:
 
 def target_options(images, masks, boxes, data_format: str, ignore_value: int,
                    min_visible, normalized_boxes: bool, num_classes: Optional[int],
-                   method: str = "nearest") -> dict:
+                   method: str = "nearest", extras=()) -> dict:
   """Validates the targets against the images; returns what the appliers need."""
   axis_h, axis_w = _checks.spatial_axes(data_format, images.ndim)
+  _checks.check_extras(extras, images, data_format)
   if masks is not None:
     dense.check_dense(masks, images, data_format)
   if boxes is not None:
     boxes = detection.check_detections(boxes, images.shape[0])
+  _checks.check_int("ignore_value", ignore_value)
   _checks.check_probability("min_visible", min_visible)
+  _checks.check_bool("normalized_boxes", normalized_boxes)
   return dict(height=images.shape[axis_h], width=images.shape[axis_w], data_format=data_format,
               ignore_value=ignore_value, min_visible=min_visible,
               normalized=bool(normalized_boxes), num_classes=num_classes, method=method,
@@ -92,6 +95,16 @@ def apply_dense(geometry: Geometry, targets: jax.Array, partner_targets: jax.Arr
   raise ValueError(f"unknown geometry {kind!r}")
 
 
+def unmixed_dense(geometry: Geometry, targets: jax.Array, opts: dict) -> jax.Array:
+  """What `apply_dense` gives a sample that keeps all its pixels: the targets as they are
+  where the geometry copies pixels, their soft rows where it blends."""
+  kind, value = geometry
+  if kind in ("paste", "resize") or (kind == "mask" and value.dtype == jnp.bool_):
+    return targets
+  return dense.soft_rows(targets, num_classes=opts["num_classes"],
+                         ignore_value=opts["ignore_value"], data_format=opts["data_format"])
+
+
 def apply_boxes(geometry: Geometry, dets: dict, partner_dets: dict, opts: dict) -> dict:
   """Mixes detection targets with the op's geometry; 2N slots out (image's, then partner's)."""
   kind, value = geometry
@@ -126,21 +139,25 @@ def mix_arrays(key: jax.Array, images: jax.Array, labels: Optional[jax.Array],
                partner: str, num_shards: int, num_classes: Optional[int], label_smoothing,
                masks: Optional[jax.Array] = None, boxes: Optional[dict] = None,
                extras: Sequence[jax.Array] = (), target_opts: dict, axis_name=None,
-               multi_label: bool = False) -> MixedBatch:
+               multi_label: bool = False, prob=1.0) -> MixedBatch:
   """Runs `op` through the skeleton with dense targets, boxes and extra image-like arrays.
 
   `extras` are mixed with the op's own image apply (other views, depth maps:
   any array laid out like the images).
   """
-  pairs = [(x, op.apply) for x in extras]
+  pairs = [mixing.Extra(x, op.apply, exact_on_self=op.exact_on_self) for x in extras]
   if masks is not None:
-    pairs.append((masks, lambda p, t, pt: apply_dense(geometry(p), t, pt, target_opts)))
+    pairs.append(mixing.Extra(
+        masks, lambda p, t, pt: apply_dense(geometry(p), t, pt, target_opts),
+        unmixed=lambda p, t: unmixed_dense(geometry(p), t, target_opts)))
   if boxes is not None:
-    pairs.append((target_opts["boxes"],
-                  lambda p, d, pd: apply_boxes(geometry(p), d, pd, target_opts)))
+    pairs.append(mixing.Extra(
+        target_opts["boxes"], lambda p, d, pd: apply_boxes(geometry(p), d, pd, target_opts),
+        unmixed=lambda p, d: detection.unmixed(d)))
   out = mixing.mix_batch(key, images, labels, op, mode=mode, partner=partner,
                          num_shards=num_shards, axis_name=axis_name, num_classes=num_classes,
-                         label_smoothing=label_smoothing, multi_label=multi_label, extras=pairs)
+                         label_smoothing=label_smoothing, multi_label=multi_label, prob=prob,
+                         extras=pairs)
   mixed = list(out.extras)
   extra_out = tuple(mixed[:len(extras)])
   rest = mixed[len(extras):]
@@ -169,7 +186,11 @@ TARGET_ARGS_DOC = """masks: optional dense targets: integer maps [B, H, W] or so
     min_visible: drop boxes with less of their area visible.
     normalized_boxes: box coordinates in [0, 1] rather than pixels.
     axis_name, multi_label: as `jaxmix.mixup` (partners inside `shard_map`
-      by axis name; multi-hot label rows)."""
+      by axis name; multi-hot label rows).
+    prob: probability in [0, 1] that a sample is mixed (float or traced
+      scalar; one gate per batch, group, pair or sample as `mode` draws); an
+      unmixed sample's image, label row and targets come back unchanged (its
+      boxes in the first N slots, the partner's N slots empty)."""
 
 
 TARGET_OPTIONS = ("masks", "boxes", "extras", "ignore_value", "min_visible",
@@ -197,7 +218,7 @@ def run_op(key: jax.Array, images: jax.Array, labels: jax.Array, op: mixing.MixO
            geometry: Callable[[Any], Geometry], *, mode: str, partner: str, num_shards: int,
            num_classes: Optional[int], label_smoothing, data_format: str,
            method: str = "nearest", axis_name=None, multi_label: bool = False,
-           name: str = "op", **targets) -> tuple:
+           name: str = "op", prob=1.0, **targets) -> tuple:
   """The one call every op makes: `mix_arrays` with validated targets.
 
   `targets` are the op's target options (`TARGET_OPTIONS`, see `TARGET_ARGS_DOC`).
@@ -205,13 +226,15 @@ def run_op(key: jax.Array, images: jax.Array, labels: jax.Array, op: mixing.MixO
   when any are given.
   """
   t = target_kwargs(name, targets)
-  masks, boxes, extras = t["masks"], t["boxes"], tuple(t["extras"])
+  _checks.check_bool("multi_label", multi_label)
+  masks, boxes, extras = t["masks"], t["boxes"], t["extras"]
   opts = target_options(images, masks, boxes, data_format, t["ignore_value"], t["min_visible"],
-                        t["normalized_boxes"], num_classes, method)
+                        t["normalized_boxes"], num_classes, method, extras)
+  extras = tuple(extras)
   result = mix_arrays(key, images, labels, op, geometry, mode=mode, partner=partner,
                       num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, masks=masks, boxes=boxes,
                       extras=extras, target_opts=opts, axis_name=axis_name,
-                      multi_label=multi_label)
+                      multi_label=multi_label, prob=prob)
   out = outputs(result, masks, boxes)
   return out + result.extras if extras else out

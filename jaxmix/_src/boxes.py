@@ -22,22 +22,28 @@ class Box(NamedTuple):
   x2: jax.Array
 
 
+CENTRE_WORDS = 4
+
+
+def centre_from_words(words: jax.Array, height: int, width: int) -> tuple[jax.Array, jax.Array]:
+  """A box centre uniform over the pixels from `CENTRE_WORDS` words: cy in 0..H-1, cx in 0..W-1.
+
+  Each coordinate reduces a 64-bit number (two words) mod its size as
+  `jax.random.randint` does, so its bias is < size / 2^64.
+  """
+  return (sampling.below(words[..., 0], words[..., 1], height),
+          sampling.below(words[..., 2], words[..., 3], width))
+
+
 def sample_centre(key: jax.Array, height: int, width: int,
-                  shape: Sequence[int] = ()) -> tuple[jax.Array, jax.Array]:
-  """Samples a box centre uniformly over the pixels: cy in 0..H-1, cx in 0..W-1."""
-  # Four words from one hash pass (no key splits: they cost as much as the draw);
-  # each coordinate reduces a 64-bit number mod its size as `jax.random.randint`
-  # does, so its bias is < size / 2^64.
-  words = sampling.random_words(key, tuple(shape) + (4,))
-  return _below(words[..., 0], words[..., 1], height), _below(words[..., 2], words[..., 3], width)
+                  shape: Sequence[int] = (), *, offset: int = 0) -> tuple[jax.Array, jax.Array]:
+  """Samples a box centre uniformly over the pixels: cy in 0..H-1, cx in 0..W-1.
 
-
-def _below(high: jax.Array, low: jax.Array, span: int) -> jax.Array:
-  """(high·2^32 + low) mod span for uint32 words and a static span < 2^16."""
-  if not 0 < span < 2 ** 16:
-    raise ValueError(f"image side must be in 1..65535, got {span}")
-  multiplier = 2 ** 32 % span  # every product below stays < span^2 + span < 2^32
-  return (((high % span) * multiplier + low % span) % span).astype(jnp.int32)
+  From words `offset` … `offset + 3` of each row of `random_words(key, ...)`
+  (`centre_from_words`); `shape` as `jaxmix.sample_lam`.
+  """
+  words = sampling.sample_words(key, shape, CENTRE_WORDS, offset)
+  return centre_from_words(words, height, width)
 
 
 def _check_convention(convention: str) -> None:
@@ -83,7 +89,7 @@ def box_from_centre(lam: jax.Array, cy: jax.Array, cx: jax.Array,
 
 
 def sample_box(key: jax.Array, lam: jax.Array, height: int, width: int, *,
-               box_convention: str = "official") -> Box:
+               box_convention: str = "official", offset: int = 0) -> Box:
   """Samples the CutMix box for λ: centre uniform, corners clipped (`box_from_centre`).
 
   Args:
@@ -91,18 +97,42 @@ def sample_box(key: jax.Array, lam: jax.Array, height: int, width: int, *,
     lam: λ in [0, 1]; a scalar gives one box, shape `[batch]` gives one per sample.
     height, width: image size.
     box_convention: "official" or "timm" (see `box_from_centre`).
+    offset: the centre's first word in each row (see `sample_centre`).
 
   Returns:
     `Box` with the shape of `lam`; its area is about (1 − λ)·H·W before clipping.
   """
   lam = jnp.asarray(lam, jnp.float32)
-  cy, cx = sample_centre(key, height, width, lam.shape)
+  cy, cx = sample_centre(key, height, width, lam.shape, offset=offset)
   return box_from_centre(lam, cy, cx, height, width, box_convention=box_convention)
+
+
+MINMAX_WORDS = 8
+
+
+def box_minmax_from_words(words: jax.Array, minmax: tuple[float, float], height: int,
+                          width: int, *, box_convention: str = "official") -> Box:
+  """timm's `rand_bbox_minmax` box from `MINMAX_WORDS` words (two per integer draw:
+  cut_h, cut_w, y1, x1); see `sample_box_minmax`."""
+  lo, hi = _checks.check_minmax(minmax)
+  _check_convention(box_convention)
+  border = 0 if box_convention == "official" else 1
+  pair = lambda i: (words[..., 2 * i], words[..., 2 * i + 1])
+
+  def side(i, size):
+    low = min(int(size * lo), size)  # timm's int(size * fraction), in float64 as there
+    high = max(int(size * hi), low + 1)
+    return jnp.minimum(low + sampling.below(*pair(i), high - low), size)
+
+  cut_h, cut_w = side(0, height), side(1, width)
+  y1 = sampling.below(*pair(2), jnp.maximum(height - cut_h + border, 1))
+  x1 = sampling.below(*pair(3), jnp.maximum(width - cut_w + border, 1))
+  return Box(y1, y1 + cut_h, x1, x1 + cut_w)
 
 
 def sample_box_minmax(key: jax.Array, minmax: tuple[float, float], height: int,
                       width: int, shape: Sequence[int] = (), *,
-                      box_convention: str = "official") -> Box:
+                      box_convention: str = "official", offset: int = 0) -> Box:
   """Samples timm's `rand_bbox_minmax` box: side lengths uniform in a fraction range.
 
   cut_h ~ U{⌊H·lo⌋, …, ⌊H·hi⌋ − 1} (float64 products, as timm), cut_w likewise;
@@ -118,26 +148,13 @@ def sample_box_minmax(key: jax.Array, minmax: tuple[float, float], height: int,
     height, width: image size.
     shape: `()` for one box, `(batch,)` per sample.
     box_convention: "official" or "timm".
+    offset: the first of the 8 words used in each row of `random_words(key, ...)`.
 
   Returns:
     `Box` of int32 arrays of `shape`.
   """
-  lo, hi = _checks.check_minmax(minmax)
-  _check_convention(box_convention)
-  key_h, key_w, key_y, key_x = jax.random.split(key, 4)
-  border = 0 if box_convention == "official" else 1
-
-  def side(k, size):
-    low = min(int(size * lo), size)  # timm's int(size * fraction), in float64 as there
-    high = max(int(size * hi), low + 1)
-    return jnp.minimum(jax.random.randint(k, tuple(shape), low, high, dtype=jnp.int32), size)
-
-  cut_h, cut_w = side(key_h, height), side(key_w, width)
-  y1 = jax.random.randint(key_y, tuple(shape), 0, jnp.maximum(height - cut_h + border, 1),
-                          dtype=jnp.int32)
-  x1 = jax.random.randint(key_x, tuple(shape), 0, jnp.maximum(width - cut_w + border, 1),
-                          dtype=jnp.int32)
-  return Box(y1, y1 + cut_h, x1, x1 + cut_w)
+  words = sampling.sample_words(key, shape, MINMAX_WORDS, offset)
+  return box_minmax_from_words(words, minmax, height, width, box_convention=box_convention)
 
 
 def box_area(box: Box) -> jax.Array:
@@ -171,38 +188,23 @@ def cutout_box(cy: jax.Array, cx: jax.Array, size: int, height: int, width: int)
       jnp.clip(cx - half, 0, width), jnp.clip(cx + half, 0, width))))
 
 
-def sample_erasing_box(key: jax.Array, height: int, width: int, *,
-                       area: tuple[float, float] = (0.02, 1 / 3),
-                       aspect: tuple[float, float] = (0.3, 1 / 0.3),
-                       attempts: int = 10,
-                       shape: Sequence[int] = ()) -> tuple[Box, jax.Array]:
-  """Samples a random-erasing rectangle (Zhong et al. 2017), vectorized over attempts.
+def erasing_words(attempts: int) -> int:
+  """Words of one random-erasing draw: area and aspect per attempt, then y and x."""
+  return 2 * _checks.static_int("attempts", attempts) + 2
 
-  Each attempt draws target area s·H·W with s ~ U(area) and aspect ratio r
-  log-uniform in `aspect` (as torchvision and timm), h = round(√(s·H·W·r)),
-  w = round(√(s·H·W / r)); the first attempt with h < H and w < W wins, and its
-  top-left corner is uniform over the valid positions. The attempts run in
-  parallel and the first valid one is selected, so the result equals the
-  sequential loop on the same draws.
 
-  Returns:
-    (box, found): `Box` of `shape`, and bool `found`; where no attempt fits,
-    `found` is False and the box is empty. A fitting attempt may have h or w
-    of 0 on tiny images; it is taken, as timm does, and erases nothing.
-  """
-  lo, hi = area
-  if not 0 < lo <= hi <= 1:
-    raise ValueError(f"area must satisfy 0 < lo <= hi <= 1, got {area!r}")
-  if not 0 < aspect[0] <= aspect[1]:
-    raise ValueError(f"aspect must satisfy 0 < lo <= hi, got {aspect!r}")
-  if attempts < 1:
-    raise ValueError(f"attempts must be >= 1, got {attempts}")
-  shape = tuple(shape)
-  k_area, k_aspect, k_y, k_x = jax.random.split(key, 4)
-  draw_shape = shape + (attempts,)
-  target = jax.random.uniform(k_area, draw_shape, minval=lo, maxval=hi) * (height * width)
-  log_r = jax.random.uniform(k_aspect, draw_shape, minval=jnp.log(aspect[0]),
-                             maxval=jnp.log(aspect[1]))
+def erasing_box_from_words(words: jax.Array, height: int, width: int, *,
+                           area: tuple[float, float] = (0.02, 1 / 3),
+                           aspect: tuple[float, float] = (0.3, 1 / 0.3),
+                           attempts: int = 10) -> tuple[Box, jax.Array]:
+  """`sample_erasing_box` from `erasing_words(attempts)` words: the attempts' areas,
+  their aspects, then the corner's y and x."""
+  lo, hi = _checks.check_range("area", area, high=1)
+  aspect = _checks.check_range("aspect", aspect)
+  attempts = _checks.static_int("attempts", attempts)
+  target = sampling.uniform(words[..., :attempts], lo, hi) * (height * width)
+  log_r = sampling.uniform(words[..., attempts:2 * attempts], jnp.log(aspect[0]),
+                           jnp.log(aspect[1]))
   r = jnp.exp(log_r)
   h = jnp.round(jnp.sqrt(target * r)).astype(jnp.int32)
   w = jnp.round(jnp.sqrt(target / r)).astype(jnp.int32)
@@ -212,8 +214,33 @@ def sample_erasing_box(key: jax.Array, height: int, width: int, *,
   found = jnp.any(valid, axis=-1)
   pick = lambda a: jnp.take_along_axis(a, first[..., None], axis=-1)[..., 0]
   h, w = jnp.where(found, pick(h), 0), jnp.where(found, pick(w), 0)
-  # Uniform integer in [0, size - side] via a float draw, so one key serves any range.
-  y1 = jnp.floor(jax.random.uniform(k_y, shape) * (height - h + 1)).astype(jnp.int32)
-  x1 = jnp.floor(jax.random.uniform(k_x, shape) * (width - w + 1)).astype(jnp.int32)
+  # Uniform integer in [0, size - side] via a float draw, so one word serves any range.
+  y1 = jnp.floor(sampling.unit(words[..., 2 * attempts]) * (height - h + 1)).astype(jnp.int32)
+  x1 = jnp.floor(sampling.unit(words[..., 2 * attempts + 1]) * (width - w + 1)).astype(jnp.int32)
   y1, x1 = jnp.minimum(y1, height - h), jnp.minimum(x1, width - w)
   return Box(y1, y1 + h, x1, x1 + w), found
+
+
+def sample_erasing_box(key: jax.Array, height: int, width: int, *,
+                       area: tuple[float, float] = (0.02, 1 / 3),
+                       aspect: tuple[float, float] = (0.3, 1 / 0.3),
+                       attempts: int = 10,
+                       shape: Sequence[int] = (), offset: int = 0) -> tuple[Box, jax.Array]:
+  """Samples a random-erasing rectangle (Zhong et al. 2017), vectorized over attempts.
+
+  Each attempt draws target area s·H·W with s ~ U(area) and aspect ratio r
+  log-uniform in `aspect` (as torchvision and timm), h = round(√(s·H·W·r)),
+  w = round(√(s·H·W / r)); the first attempt with h < H and w < W wins, and its
+  top-left corner is uniform over the valid positions. The attempts run in
+  parallel and the first valid one is selected, so the result equals the
+  sequential loop on the same draws. The draws are words `offset` … of each row
+  of `random_words(key, ...)` (`erasing_box_from_words`).
+
+  Returns:
+    (box, found): `Box` of `shape`, and bool `found`; where no attempt fits,
+    `found` is False and the box is empty. A fitting attempt may have h or w
+    of 0 on tiny images; it is taken, as timm does, and erases nothing.
+  """
+  words = sampling.sample_words(key, shape, erasing_words(attempts), offset)
+  return erasing_box_from_words(words, height, width, area=area, aspect=aspect,
+                                attempts=attempts)

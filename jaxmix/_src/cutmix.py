@@ -36,20 +36,25 @@ def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
   return jnp.where(mask, partner_images, images)
 
 
+# Words of one CutMix draw: λ (sampling.LAM_WORDS), then the centre (boxes.CENTRE_WORDS) or
+# timm's min/max box (boxes.MINMAX_WORDS).
+_CENTRE_AT = sampling.LAM_WORDS
+
+
 def _sampler(alpha, minmax, correct_lam: bool, height: int, width: int, box_convention: str):
-  """One sample's draw: {"box", "lam"}, lam being the label weight of the image."""
-  def draw(key):
-    key_lam, key_box = jax.random.split(key)
+  """One sample's draw from its words: {"box", "lam"}, lam the label weight of the image."""
+  def draw(words):
     if minmax is None:
-      drawn = sampling.sample_lam(key_lam, alpha)
-      box = boxes.sample_box(key_box, drawn, height, width, box_convention=box_convention)
+      drawn = sampling.beta_from_words(words[:_CENTRE_AT], alpha)
+      cy, cx = boxes.centre_from_words(words[_CENTRE_AT:], height, width)
+      box = boxes.box_from_centre(drawn, cy, cx, height, width, box_convention=box_convention)
       lam = boxes.corrected_lam(box, height, width) if correct_lam else drawn
       # A traced invalid α gives a NaN λ and an empty box; the corrected λ would
       # then read 1 (a silent no-op), so keep the NaN in the labels.
       lam = jnp.where(jnp.isnan(drawn), jnp.nan, lam)
     else:
-      box = boxes.sample_box_minmax(key_box, minmax, height, width,
-                                    box_convention=box_convention)
+      box = boxes.box_minmax_from_words(words, minmax, height, width,
+                                        box_convention=box_convention)
       lam = boxes.corrected_lam(box, height, width)
     return {"box": box, "lam": lam}
   return draw
@@ -57,11 +62,17 @@ def _sampler(alpha, minmax, correct_lam: bool, height: int, width: int, box_conv
 
 def cutmix_op(alpha, minmax, correct_lam: bool, height: int, width: int,
               data_format: str, box_convention: str = "official") -> mixing.MixOp:
-  """CutMix as a `MixOp` (sampler, paste, label weights by area)."""
+  """CutMix as a `MixOp` (sampler, paste, label weights by area).
+
+  Words: λ = `beta_from_words(words[0:4])` and the centre `centre_from_words(words[4:8])`;
+  with `minmax`, the box `box_minmax_from_words(words[0:8])`.
+  """
   return mixing.MixOp(
       draw=_sampler(alpha, minmax, correct_lam, height, width, box_convention),
+      num_words=_CENTRE_AT + boxes.CENTRE_WORDS if minmax is None else boxes.MINMAX_WORDS,
       apply=lambda params, x, partner_x: paste_box(x, partner_x, params["box"], data_format),
-      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)))
+      weights=lambda params: (params["lam"], 1.0 - jnp.asarray(params["lam"], jnp.float32)),
+      exact_on_self=True)  # pixels are copied: a sample pasted from itself is itself
 
 
 def _validate(alpha, minmax, data_format, box_convention):
@@ -76,11 +87,13 @@ def _validate(alpha, minmax, data_format, box_convention):
 def cutmix_single(key: jax.Array, image: jax.Array, partner_image: jax.Array, *,
                   alpha=1.0, minmax: Optional[tuple[float, float]] = None,
                   correct_lam: bool = True, data_format: str = "NHWC",
-                  box_convention: str = "official") -> tuple[jax.Array, jax.Array]:
-  """CutMix of one image with its partner: the per-sample op behind elem mode.
+                  box_convention: str = "official", index=0) -> tuple[jax.Array, jax.Array]:
+  """CutMix of one image with its partner: sample `index` of elem mode.
 
-  `jax.vmap(cutmix_single)` over `jax.random.split(k, B)` equals the images of
-  `cutmix(..., mode="elem")` where `k` is the second key of `split(key)`.
+  With the same key and options, `cutmix_single(key, x[i], x[j], index=i)` is row i
+  of `cutmix(key, x, ..., mode="elem")` when sample i mixes with partner j (j ≠ i, and
+  the gate on, as always with the default `prob=1`): it reads row i of the same words.
+  `jax.vmap` over `index` (with the partners gathered) gives the whole elem batch.
 
   Returns:
     (mixed_image, lam): lam is the label weight of `image` (corrected to the
@@ -94,7 +107,9 @@ def cutmix_single(key: jax.Array, image: jax.Array, partner_image: jax.Array, *,
   height, width = _layout.image_size(image, data_format)
   op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
                  box_convention)
-  params = op.draw(key)
+  rows = jnp.reshape(jnp.asarray(index, jnp.int32), (1,))
+  words = sampling.random_words(key, rows, mixing.OP_WORDS_OFFSET + op.num_words)[0]
+  params = op.draw(words[mixing.OP_WORDS_OFFSET:])
   return op.apply(params, image, partner_image), params["lam"]
 
 
@@ -103,7 +118,7 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
            minmax: Optional[tuple[float, float]] = None, correct_lam: bool = True,
            num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
            axis_name=None, multi_label: bool = False, box_convention: str = "official",
-           data_format: str = "NHWC", method: str = "auto", **targets) -> tuple:
+           data_format: str = "NHWC", method: str = "auto", prob=1.0, **targets) -> tuple:
   """CutMix: replaces a box of each image with the same box of its partner.
 
   λ ~ Beta(α, α); box from CutMix's `rand_bbox` (cut ratio √(1−λ), centre uniform,
@@ -149,11 +164,13 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     that sum to 1; followed by the mixed masks, boxes and extras that were given
     (the image's boxes cut to what stays visible, the partner's clipped to the
     patch). A sample whose partner is itself (a batch of 1, the middle
-    of an odd batch with flip, a fixed point of permute) is returned unchanged.
+    of an odd batch with flip, a fixed point of permute) is returned exactly
+    unchanged, with its label row, masks, boxes (partner slots empty) and extras.
     λ is NaN in the labels for a traced α that is <= 0 or not finite.
   """
   _checks.check_images(images)
   minmax = _validate(alpha, minmax, data_format, box_convention)
+  _checks.check_bool("correct_lam", correct_lam)
   height, width = _layout.image_size(images, data_format)
   op = cutmix_op(alpha, minmax, correct_lam or minmax is not None, height, width, data_format,
                  box_convention)
@@ -168,7 +185,8 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="cutmix", **targets)
+                      axis_name=axis_name, multi_label=multi_label, name="cutmix", prob=prob,
+                      **targets)
 
 
 cutmix.__doc__ = cutmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -9,7 +9,7 @@ from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import dense
 from jaxmix._src import detection
-from jaxmix._src import modes
+from jaxmix._src import mixing
 
 
 def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHWC") -> jax.Array:
@@ -23,7 +23,7 @@ def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHW
 
 def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
            mode: str = "elem", num_shards: int = 1, axis_name=None, data_format: str = "NHWC",
-           num_classes=None, label_smoothing=0.0, **targets):
+           num_classes=None, label_smoothing=0.0, prob=1.0, **targets):
   """Cutout: fills a square centred uniformly over the image, clipped at the borders.
 
   Equivalent to the official Cutout code (uoguelph-mlrg/Cutout) given the same
@@ -43,6 +43,8 @@ def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
     data_format: "NHWC" or "NCHW".
     num_classes, label_smoothing: accepted so that one config serves every op
       in `jaxmix.OPS`, and ignored.
+    prob: probability in [0, 1] that an image (or the batch, group: per `mode`)
+      is cut (float or traced scalar); the others come back unchanged.
     {targets}
       Erased pixels of integer masks get `ignore_value` (soft masks and extras
       get `fill`); boxes keep their N slots (there is no partner).
@@ -58,27 +60,33 @@ def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,
   t = batch.target_kwargs("cutout", targets)
   height, width = _layout.image_size(images, data_format)
 
-  def draw(k):
-    cy, cx = boxes.sample_centre(k, height, width)
+  def draw(words):
+    cy, cx = boxes.centre_from_words(words, height, width)
     return boxes.cutout_box(cy, cx, size, height, width)
 
-  box = modes.draw_params(key, draw, mode, images.shape[0], num_shards, axis_name)
-  images_out = erase_box(images, box, fill, data_format)
+  # Draws from `key` itself (there are no partners): word 0 the gate, 1 … 4 the centre.
+  op = mixing.MixOp(draw=draw, num_words=boxes.CENTRE_WORDS, apply=erase_box, weights=None)
+  active, box = mixing.draw(key, op, mode, images.shape[0], num_shards, axis_name, prob)
+  off = mixing.inactive(active)
+  unless_inactive = lambda original, out: mixing.keep_unmixed(off, original, out)
+  images_out = unless_inactive(images, erase_box(images, box, fill, data_format))
   if labels is None and not batch.has_targets(t):
     return images_out
   opts = batch.target_options(images, t["masks"], t["boxes"], data_format, t["ignore_value"],
-                              t["min_visible"], t["normalized_boxes"], None)
+                              t["min_visible"], t["normalized_boxes"], None, extras=t["extras"])
   out = (images_out, labels)
   if t["masks"] is not None:
-    out += (dense.erase_dense(t["masks"], boxes.box_mask(box, height, width),
-                              ignore_value=t["ignore_value"], data_format=data_format),)
+    out += (unless_inactive(t["masks"], dense.erase_dense(
+        t["masks"], boxes.box_mask(box, height, width), ignore_value=t["ignore_value"],
+        data_format=data_format)),)
   if t["boxes"] is not None:
     dets = opts["boxes"]
     region = detection.region_from_box(box, height, width, opts["normalized"])
     coords, valid = detection.occlude(dets["boxes"], dets["valid"], region, t["min_visible"])
-    out += ({**dets, "boxes": coords, "valid": valid,
-             "weights": jnp.where(valid, dets["weights"], 0.0)},)
-  return out + tuple(erase_box(x, box, fill, data_format) for x in t["extras"])
+    out += (unless_inactive(dets, {**dets, "boxes": coords, "valid": valid,
+                                   "weights": jnp.where(valid, dets["weights"], 0.0)}),)
+  return out + tuple(unless_inactive(x, erase_box(x, box, fill, data_format))
+                     for x in t["extras"])
 
 
 cutout.__doc__ = cutout.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)
@@ -111,12 +119,14 @@ def random_erasing(key: jax.Array, images: jax.Array, *, prob=0.5,
   _checks.check_probability("prob", prob)
   height, width = _layout.image_size(images, data_format)
 
-  def draw(k):
-    k_apply, k_box = jax.random.split(k)
-    box, found = boxes.sample_erasing_box(k_box, height, width, area=area,
-                                          aspect=aspect, attempts=attempts)
-    apply = found & (jax.random.uniform(k_apply) < prob)
-    return boxes.Box(*(jnp.where(apply, c, 0) for c in box))
+  def draw(words):
+    box, found = boxes.erasing_box_from_words(words, height, width, area=area,
+                                              aspect=aspect, attempts=attempts)
+    return boxes.Box(*(jnp.where(found, c, 0) for c in box))
 
-  box = modes.draw_params(key, draw, "elem", images.shape[0], axis_name=axis_name)
-  return erase_box(images, box, fill, data_format)
+  # Row i of `random_words(key, ...)`: word 0 the gate, then the rectangle's words.
+  op = mixing.MixOp(draw=draw, num_words=boxes.erasing_words(attempts), apply=erase_box,
+                    weights=None)
+  active, box = mixing.draw(key, op, "elem", images.shape[0], axis_name=axis_name, prob=prob)
+  return mixing.keep_unmixed(mixing.inactive(active), images,
+                             erase_box(images, box, fill, data_format))

@@ -26,20 +26,23 @@ def check_dense(targets: jax.Array, images: jax.Array, data_format: str = "NHWC"
   """Checks that `targets` is an integer map or soft rows matching `images` pixel for pixel."""
   axis_h, axis_w = _checks.spatial_axes(data_format, images.ndim)
   size = (images.shape[0], images.shape[axis_h], images.shape[axis_w])
+  if not hasattr(targets, "dtype"):
+    raise TypeError(f"masks must be an array [batch, height, width] (integer) or soft rows, "
+                    f"got {type(targets).__name__}")
   dtype = jnp.dtype(targets.dtype)
   if jnp.issubdtype(dtype, jnp.integer):
     if targets.shape != size:
-      raise ValueError(f"integer dense targets must have shape [batch, height, width] = "
+      raise ValueError(f"masks: integer dense targets must have shape [batch, height, width] = "
                        f"{list(size)}, got {list(targets.shape)}")
     return
   if not jnp.issubdtype(dtype, jnp.floating):
-    raise ValueError(f"dense targets must be integer maps or float rows, got dtype {dtype}")
+    raise ValueError(f"masks must be integer maps or float rows, got dtype {dtype}")
   t_axes = _checks.spatial_axes(data_format, targets.ndim) if targets.ndim == 4 else None
   if (targets.ndim != 4 or targets.shape[0] != size[0]
       or (targets.shape[t_axes[0]], targets.shape[t_axes[1]]) != size[1:]):
     layout = "[batch, height, width, classes]" if data_format == "NHWC" else \
         "[batch, classes, height, width]"
-    raise ValueError(f"soft dense targets must have shape {layout} with batch, height, width "
+    raise ValueError(f"masks: soft dense targets must have shape {layout} with batch, height, width "
                      f"{list(size)}, got {list(targets.shape)}")
 
 
@@ -94,16 +97,22 @@ def blend_dense(targets: jax.Array, partner_targets: jax.Array, partner_weight: 
   Returns:
     float32 soft rows [B, H, W, K] (or [B, K, H, W]).
   """
+  targets, partner_targets = (soft_rows(t, num_classes=num_classes, ignore_value=ignore_value,
+                                        data_format=data_format)
+                              for t in (targets, partner_targets))
+  w = _expand(jnp.asarray(partner_weight, jnp.float32), targets, data_format)
+  return (1.0 - w) * targets + w * partner_targets
+
+
+def soft_rows(targets: jax.Array, *, num_classes: Optional[int] = None,
+              ignore_value: Optional[int] = None, data_format: str = "NHWC") -> jax.Array:
+  """Dense targets in the form a blend returns: float32 rows (integer maps one-hot first)."""
   if is_integer(targets):
     if num_classes is None:
       raise ValueError("num_classes is required to blend integer dense targets "
                        "(a blend gives each pixel soft rows over the classes)")
-    targets, partner_targets = (one_hot_map(t, num_classes, ignore_value=ignore_value,
-                                            data_format=data_format)
-                                for t in (targets, partner_targets))
-  w = _expand(jnp.asarray(partner_weight, jnp.float32), targets, data_format)
-  return ((1.0 - w) * targets.astype(jnp.float32)
-          + w * partner_targets.astype(jnp.float32))
+    return one_hot_map(targets, num_classes, ignore_value=ignore_value, data_format=data_format)
+  return targets.astype(jnp.float32)
 
 
 def erase_dense(targets: jax.Array, erase_mask: jax.Array, *, ignore_value: int = 255,

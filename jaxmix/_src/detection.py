@@ -32,7 +32,7 @@ DEFAULT_MIN_VISIBLE = 0.1
 def check_detections(dets, batch_size: int) -> dict:
   """Validates a detections dict and fills `valid` / `weights` when absent."""
   if not isinstance(dets, dict) or "boxes" not in dets:
-    raise ValueError("detections must be a dict with a 'boxes' entry of shape [batch, N, 4]")
+    raise ValueError("boxes must be a dict with a 'boxes' entry of shape [batch, N, 4]")
   coords = jnp.asarray(dets["boxes"])
   if coords.ndim != 3 or coords.shape[0] != batch_size or coords.shape[2] != 4:
     raise ValueError(f"boxes must have shape [batch={batch_size}, N, 4] (x1, y1, x2, y2), "
@@ -45,7 +45,7 @@ def check_detections(dets, batch_size: int) -> dict:
   out.setdefault("weights", jnp.ones(coords.shape[:2], jnp.float32))
   for name, leaf in out.items():
     if jnp.shape(leaf)[:2] != coords.shape[:2]:
-      raise ValueError(f"detections[{name!r}] must have leading shape {list(coords.shape[:2])}, "
+      raise ValueError(f"boxes[{name!r}] must have leading shape {list(coords.shape[:2])}, "
                        f"got {list(jnp.shape(leaf))}")
   out["valid"] = jnp.asarray(out["valid"], bool)
   out["weights"] = jnp.asarray(out["weights"], jnp.float32)
@@ -196,6 +196,14 @@ def through_mask(coords: jax.Array, valid: jax.Array, visible_mask: jax.Array,
                    jnp.minimum(px[..., 2], c1), jnp.minimum(px[..., 3], r1)], axis=-1)
   keep = valid & any_rows & (pixels > 0) & (visible >= min_visible) & (_area(out) > 0)
   return jnp.where(keep[..., None], out / scale, 0.0), keep
+
+
+def unmixed(dets: dict) -> dict:
+  """The 2N-slot output of a sample that mixes with nothing (its own partner): its own
+  boxes, unchanged, then N slots with every box dropped (invalid, zero corners and weight,
+  other leaves kept as for any dropped box): no copies of its boxes."""
+  coords, valid = dets["boxes"], dets["valid"]
+  return combine(dets, dets, coords, valid, jnp.zeros_like(coords), jnp.zeros_like(valid))
 
 
 def combine(dets: dict, partner_dets: dict, coords: jax.Array, valid: jax.Array,

@@ -100,7 +100,8 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
     max_soft: softening in [0, 0.5] (float, may be traced).
 
   Returns:
-    float32 [H, W] mask in [0, 1].
+    float32 [H, W] mask in [0, 1]; ramp weights within 1e-6 of 0 or 1 are snapped
+    to it (`_layout.snap_weights`), the same under jit and eagerly.
   """
   size = image.size
   flat = image.reshape(-1)
@@ -111,14 +112,52 @@ def binarise_mask(image: jax.Array, lam: jax.Array, *, max_soft=0.0) -> jax.Arra
   eff_soft = jnp.minimum(jnp.asarray(max_soft, jnp.float32), jnp.minimum(lam, 1.0 - lam))
   soft = jnp.floor(size * eff_soft).astype(jnp.int32)
   low, high = num - soft, num + soft
-  ramp = 1.0 - (rank - low).astype(jnp.float32) / jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  # (d − k) / d with d = high − low − 1: the last ramp pixel's numerator is exactly 0, so
+  # it is 0 however XLA divides (1 − k / d left ≈ 4e-9 under jit).
+  steps = jnp.maximum(high - low - 1, 1).astype(jnp.float32)
+  ramp = (high - 1 - rank).astype(jnp.float32) / steps
   mask = jnp.where(rank < low, 1.0, jnp.where(rank >= high, 0.0, ramp))
-  return mask.reshape(image.shape).astype(jnp.float32)
+  return _layout.snap_weights(mask.reshape(image.shape))
+
+
+def num_words(height: int, width: int) -> int:
+  """Words of one FMix draw: λ (`sampling.LAM_WORDS`), then one per normal [H, F, 2]."""
+  rows, cols = fftfreqs(height, width).shape
+  return sampling.LAM_WORDS + 2 * rows * cols
+
+
+def normals_from_words(words: jax.Array, height: int, width: int) -> jax.Array:
+  """Standard normals [H, F, 2] from as many words, by Box–Muller on their two halves."""
+  u = sampling.unit(words)
+  half = u.shape[-1] // 2
+  radius = jnp.sqrt(-2.0 * jnp.log(u[..., :half]))
+  angle = (2.0 * jnp.pi) * u[..., half:]
+  normals = jnp.concatenate([radius * jnp.cos(angle), radius * jnp.sin(angle)], axis=-1)
+  return normals.reshape(words.shape[:-1] + fftfreqs(height, width).shape + (2,))
 
 
 def sample_normals(key: jax.Array, height: int, width: int) -> jax.Array:
-  """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image."""
-  return jax.random.normal(key, fftfreqs(height, width).shape + (2,), jnp.float32)
+  """The standard normal draws [H, F, 2] that `low_freq_image` turns into an image:
+  words 4 … of row 0 of `random_words(key, ...)`, as `sample_mask` draws them."""
+  words = sampling.random_words(key, 1, num_words(height, width) - sampling.LAM_WORDS,
+                                offset=sampling.LAM_WORDS)[0]
+  return normals_from_words(words, height, width)
+
+
+def mask_from_words(words: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
+                    max_soft=0.0, spectrum: str = "official",
+                    lam: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
+  """`sample_mask` from `num_words(H, W)` words: λ from words 0 … 3, normals from the rest."""
+  if lam is None:
+    lam = sampling.beta_from_words(words[:sampling.LAM_WORDS], alpha)
+  normals = normals_from_words(words[sampling.LAM_WORDS:], height, width)
+  image = low_freq_image(normals, decay_power, height, width, spectrum=spectrum)
+  mask = binarise_mask(image, lam, max_soft=max_soft)
+  # A traced α <= 0 draws NaN, and a traced δ that is negative or not finite makes a mask
+  # that is not FMix's: keep the weight NaN rather than a plausible mask mean.
+  decay = jnp.asarray(decay_power, jnp.float32)
+  invalid = jnp.isnan(lam) | ~jnp.isfinite(decay) | (decay < 0)
+  return mask, jnp.where(invalid, jnp.nan, jnp.mean(mask))
 
 
 def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_power=3.0,
@@ -127,7 +166,8 @@ def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_pow
   """One FMix mask and its label weight: official `sample_mask(α, δ, (H, W), max_soft)`.
 
   Args:
-    key: PRNG key (split into the λ draw and the normal draws).
+    key: PRNG key; the draws are row 0 of `random_words(key, ...)`: λ =
+      `sample_lam(key, α)` and the normals `sample_normals(key, H, W)`.
     height, width: static mask size.
     alpha: α > 0 of λ ~ Beta(α, α).
     decay_power: δ; larger is smoother (the paper uses 3).
@@ -139,14 +179,9 @@ def sample_mask(key: jax.Array, height: int, width: int, *, alpha=1.0, decay_pow
     (mask, weight): float32 [H, W] in [0, 1], 1 where the image is kept; and
     the mask mean, the image's label weight (λ rounded to whole pixels).
   """
-  key_lam, key_noise = jax.random.split(key)
-  if lam is None:
-    lam = sampling.sample_lam(key_lam, alpha)
-  image = low_freq_image(sample_normals(key_noise, height, width), decay_power, height, width,
-                         spectrum=spectrum)
-  mask = binarise_mask(image, lam, max_soft=max_soft)
-  # A traced α <= 0 draws NaN; keep it NaN rather than a plausible mask mean.
-  return mask, jnp.where(jnp.isnan(lam), jnp.nan, jnp.mean(mask))
+  words = sampling.random_words(key, 1, num_words(height, width))[0]
+  return mask_from_words(words, height, width, alpha=alpha, decay_power=decay_power,
+                         max_soft=max_soft, spectrum=spectrum, lam=lam)
 
 
 def _is_hard(max_soft) -> bool:
@@ -176,21 +211,22 @@ def fmix_op(alpha, decay_power, max_soft, spectrum: str, height: int, width: int
   """FMix as a `MixOp`: {"keep": mask, "lam": mask mean}; bool masks when `max_soft` is 0."""
   hard = _is_hard(max_soft)
 
-  def draw(key):
-    mask, weight = sample_mask(key, height, width, alpha=alpha, decay_power=decay_power,
-                               max_soft=max_soft, spectrum=spectrum)
+  def draw(words):
+    mask, weight = mask_from_words(words, height, width, alpha=alpha, decay_power=decay_power,
+                                   max_soft=max_soft, spectrum=spectrum)
     return {"keep": mask > 0.5 if hard else mask, "lam": weight}
 
-  return mixing.MixOp(draw=draw,
+  return mixing.MixOp(draw=draw, num_words=num_words(height, width),
                       apply=lambda p, x, px: apply_mask(x, px, p["keep"], data_format),
-                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      exact_on_self=hard)  # a hard mask copies pixels; a soft one blends
 
 
 def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
          decay_power=3.0, max_soft=0.0, spectrum: str = "official", mode: str = "elem",
          partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
          num_shards: int = 1, axis_name=None, multi_label: bool = False,
-         data_format: str = "NHWC", **targets):
+         data_format: str = "NHWC", prob=1.0, **targets):
   """FMix: mixes each image with its partner through a low-frequency Fourier mask.
 
   Equivalent to the official `sample_mask(α, δ, (H, W), max_soft)` given the same
@@ -203,7 +239,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
       copy pixels exactly; soft edges blend in float32 (integers rounded back).
     labels: integer ids [B] (with `num_classes`) or float rows [B, K].
     alpha: α > 0 of λ ~ Beta(α, α).
-    decay_power: δ, the spectrum's decay (the paper's default 3).
+    decay_power: δ >= 0, the spectrum's decay (the paper's default 3); a traced
+      δ that is negative or not finite gives NaN label rows.
     max_soft: soft-edge width in [0, 0.5].
     spectrum: "official" (the released code) or "full" (see `low_freq_image`).
     mode, partner, num_classes, label_smoothing, num_shards, data_format: as
@@ -213,8 +250,11 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
+  _checks.check_non_negative("decay_power", decay_power)
   _checks.check_choice("spectrum", spectrum, SPECTRA)
   soft = _checks.concrete_value(max_soft)
   if soft is not None and not 0.0 <= float(soft) <= 0.5:
@@ -224,7 +264,8 @@ def fmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="fmix", **targets)
+                      axis_name=axis_name, multi_label=multi_label, name="fmix", prob=prob,
+                      **targets)
 
 
 fmix.__doc__ = fmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -17,6 +17,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix._src import _checks
 from jaxmix._src import batch
@@ -27,15 +28,17 @@ from jaxmix._src import sampling
 
 def _pair(name: str, value, integer: bool = False) -> tuple:
   """A number or a (lo, hi) pair → (lo, hi), checked where concrete."""
-  lo, hi = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-  if isinstance(value, (tuple, list)) and len(value) != 2:
-    raise ValueError(f"{name} must be a number or a pair (lo, hi), got {value!r}")
+  if isinstance(value, (tuple, list)) or jnp.ndim(value) > 0:
+    lo, hi = _checks.check_pair(name, value)
+  else:
+    lo, hi = value, value
   clo, chi = _checks.concrete_value(lo), _checks.concrete_value(hi)
   if clo is not None and chi is not None:
-    if integer and (int(clo) != clo or int(chi) != chi or clo < 1):
+    if not (np.isfinite(clo) and np.isfinite(chi) and 0 < clo <= chi):
+      raise ValueError(f"{name} must be a number or a pair (lo, hi) with 0 < lo <= hi "
+                       f"(finite), got {value!r}")
+    if integer and (int(clo) != clo or int(chi) != chi):
       raise ValueError(f"{name} must be integers >= 1, got {value!r}")
-    if not 0 < clo <= chi:
-      raise ValueError(f"{name} must satisfy 0 < lo <= hi, got {value!r}")
   return lo, hi
 
 
@@ -68,46 +71,63 @@ def grid_mask(lam, n_holes, hole_aspect_ratio, cut_area_ratio, cut_aspect_ratio,
   return inside & in_hole
 
 
+# Words of one GridMix draw: λ (4), n_holes (2), the three ratios (1 each), cy, cx (1 each).
+NUM_WORDS = sampling.LAM_WORDS + 2 + 3 + 2
+
+
+def params_from_words(words: jax.Array, *, alpha=1.0, n_holes=(2, 6), hole_aspect_ratio=1.0,
+                      cut_area_ratio=(0.5, 1.0), cut_aspect_ratio=(0.5, 2.0)) -> dict:
+  """`sample_params` from `NUM_WORDS` words, in the order of its docstring."""
+  lam_end = sampling.LAM_WORDS
+  n_lo, n_hi = n_holes
+  span = jnp.asarray(n_hi, jnp.int32) - jnp.asarray(n_lo, jnp.int32) + 1
+  uniform = lambda i, pair: sampling.uniform(words[..., lam_end + 2 + i], pair[0], pair[1])
+  return {
+      "lam": sampling.beta_from_words(words[..., :lam_end], alpha),
+      "n_holes": jnp.asarray(n_lo, jnp.int32) + sampling.below(
+          words[..., lam_end], words[..., lam_end + 1], span),
+      "hole_aspect_ratio": uniform(0, hole_aspect_ratio),
+      "cut_area_ratio": uniform(1, cut_area_ratio),
+      "cut_aspect_ratio": uniform(2, cut_aspect_ratio),
+      "cy": sampling.unit(words[..., lam_end + 5]),
+      "cx": sampling.unit(words[..., lam_end + 6]),
+  }
+
+
 def sample_params(key: jax.Array, *, alpha=1.0, n_holes=(2, 6), hole_aspect_ratio=1.0,
                   cut_area_ratio=(0.5, 1.0), cut_aspect_ratio=(0.5, 2.0)) -> dict:
-  """One draw: λ ~ Beta(α, α), n ~ U{lo..hi}, the three ratios ~ U(lo, hi), cy, cx ~ U[0, 1).
+  """One draw: λ ~ Beta(α, α), n ~ U{lo..hi}, the three ratios ~ U(lo, hi), cy, cx ~ U(0, 1).
 
-  Key derivation: the seven draws use `jax.random.split(key, 7)` in that order.
+  The draws are row 0 of `random_words(key, ...)`: λ words 0 … 3, n words 4, 5, the
+  ratios words 6, 7, 8, cy word 9, cx word 10 (`params_from_words`).
   """
-  k = jax.random.split(key, 7)
-  uniform = lambda key_i, pair: jax.random.uniform(key_i, (), jnp.float32, pair[0], pair[1])
-  n_lo, n_hi = n_holes
-  return {
-      "lam": sampling.sample_lam(k[0], alpha),
-      "n_holes": jax.random.randint(k[1], (), n_lo, jnp.asarray(n_hi) + 1, jnp.int32),
-      "hole_aspect_ratio": uniform(k[2], hole_aspect_ratio),
-      "cut_area_ratio": uniform(k[3], cut_area_ratio),
-      "cut_aspect_ratio": uniform(k[4], cut_aspect_ratio),
-      "cy": jax.random.uniform(k[5], (), jnp.float32),
-      "cx": jax.random.uniform(k[6], (), jnp.float32),
-  }
+  return params_from_words(sampling.random_words(key, 1, NUM_WORDS)[0], alpha=alpha,
+                           n_holes=n_holes, hole_aspect_ratio=hole_aspect_ratio,
+                           cut_area_ratio=cut_area_ratio, cut_aspect_ratio=cut_aspect_ratio)
 
 
 def gridmix_op(options: dict, height: int, width: int, data_format: str) -> mixing.MixOp:
   """GridMix as a `MixOp`: label weight of the image = 1 − holes / (H·W)."""
-  def draw(key):
-    p = sample_params(key, **options)
+  def draw(words):
+    p = params_from_words(words, **options)
     holes = grid_mask(p["lam"], p["n_holes"], p["hole_aspect_ratio"], p["cut_area_ratio"],
                       p["cut_aspect_ratio"], p["cy"], p["cx"], height, width)
     # A traced α <= 0 makes λ NaN: keep it loud in the labels rather than a plausible weight.
     weight = jnp.where(jnp.isnan(p["lam"]), jnp.nan, 1.0 - holes.mean(dtype=jnp.float32))
     return {"keep": ~holes, "lam": weight}
 
-  return mixing.MixOp(draw=draw,
+  return mixing.MixOp(draw=draw, num_words=NUM_WORDS,
                       apply=lambda p, x, px: fmix.apply_mask(x, px, p["keep"], data_format),
-                      weights=lambda p: (p["lam"], 1.0 - p["lam"]))
+                      weights=lambda p: (p["lam"], 1.0 - p["lam"]),
+                      exact_on_self=True)  # a bool mask copies pixels
 
 
 def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
             n_holes=(2, 6), hole_aspect_ratio=1.0, cut_area_ratio=(0.5, 1.0),
             cut_aspect_ratio=(0.5, 2.0), mode: str = "elem", partner: str = "flip",
             num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
-            axis_name=None, multi_label: bool = False, data_format: str = "NHWC", **targets):
+            axis_name=None, multi_label: bool = False, data_format: str = "NHWC", prob=1.0,
+            **targets):
   """GridMix: the partner shows through a grid of holes in a crop of the image.
 
   Equivalent to openmixup's `gridmix` on square images given the same draws
@@ -130,6 +150,8 @@ def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes shrink to the pixels of their own source that show.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
   options = dict(alpha=alpha, n_holes=_pair("n_holes", n_holes, integer=True),
@@ -144,7 +166,8 @@ def gridmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   return batch.run_op(key, images, labels, op, lambda p: ("mask", p["keep"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="gridmix", **targets)
+                      axis_name=axis_name, multi_label=multi_label, name="gridmix", prob=prob,
+                      **targets)
 
 
 gridmix.__doc__ = gridmix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -62,21 +62,24 @@ def blend_n(images: jax.Array, partners, weights) -> jax.Array:
 def mixup_op(alpha) -> mixing.MixOp:
   """Mixup as a `MixOp`: λ ~ Beta(α, α), blend, label weights (λ, 1 − λ)."""
   return mixing.MixOp(
-      draw=lambda key: sampling.sample_lam(key, alpha),
+      draw=lambda words: sampling.beta_from_words(words, alpha),
+      num_words=sampling.LAM_WORDS,
       apply=lambda lam, x, partner_x: blend(x, partner_x, lam),
-      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)))
+      weights=lambda lam: (lam, 1.0 - jnp.asarray(lam, jnp.float32)),
+      exact_on_self=True)  # `blend` returns x where x equals its partner
 
 
 def mixup_n_op(alpha, num_mixed: int) -> mixing.MixOp:
   """n-way Mixup (big_vision `utils.mixup`): weights ~ Dirichlet(α·1_n), sorted so
   the image keeps the largest; partner k is the sample k places back (roll by k)."""
-  def draw(key):
-    return -jnp.sort(-sampling.sample_dirichlet(key, alpha, num_mixed), axis=-1)
+  def draw(words):
+    return -jnp.sort(-sampling.dirichlet_from_words(words, alpha, num_mixed), axis=-1)
 
   def weights(w):
     return tuple(w[..., k] for k in range(num_mixed))
 
-  return mixing.MixOp(draw=draw, apply=lambda w, x, *partners: blend_n(x, partners, weights(w)),
+  return mixing.MixOp(draw=draw, num_words=num_mixed * sampling.GAMMA_WORDS,
+                      apply=lambda w, x, *partners: blend_n(x, partners, weights(w)),
                       weights=weights, num_partners=num_mixed - 1)
 
 
@@ -84,7 +87,7 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
           mode: str = "elem", partner: str = "flip", num_classes: Optional[int] = None,
           label_smoothing=0.0, num_shards: int = 1, axis_name=None,
           multi_label: bool = False, num_mixed: int = 2, data_format: str = "NHWC",
-          **targets) -> tuple:
+          prob=1.0, **targets) -> tuple:
   """Mixup: λ·x + (1 − λ)·x_partner and λ·y + (1 − λ)·y_partner, λ ~ Beta(α, α).
 
   With `num_mixed = n > 2`, big_vision's n-way Mixup: weights w ~ Dirichlet(α·1_n)
@@ -102,7 +105,9 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     num_classes, label_smoothing, num_shards, axis_name, multi_label, data_format:
       as in `jaxmix.cutmix`.
     num_mixed: n, the number of images mixed into each output (static int >= 2);
-      with n > 2 only `extras` may be given among the targets.
+      with n > 2 only `extras` may be given among the targets. n may exceed the
+      batch (or its group): partner k is i − k modulo the group size, so partners
+      wrap around and a source met twice gets the sum of its weights.
     {targets}
       Integer masks need `num_classes`: a blend gives each pixel soft rows.
 
@@ -110,8 +115,9 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     (mixed_images, mixed_labels) with float32 label rows [B, K] that sum to 1;
     followed by the mixed masks, boxes (both sets kept, weights λ and 1 − λ)
     and extras that were given.
-    A sample whose partner is itself (a batch of 1, the middle of an odd batch
-    with flip) is returned unchanged.
+    A sample whose partners are all itself (a batch of 1, the middle of an
+    odd batch with flip, a group of one with roll) is returned exactly
+    unchanged, with its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_images(images)
   _checks.check_positive("alpha", alpha)
@@ -135,7 +141,8 @@ def mixup(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
   return batch.run_op(key, images, labels, op, lambda lam: ("blend", lam), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="mixup", **targets)
+                      axis_name=axis_name, multi_label=multi_label, name="mixup", prob=prob,
+                      **targets)
 
 
 mixup.__doc__ = mixup.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

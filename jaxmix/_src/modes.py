@@ -1,21 +1,21 @@
 """Granularity of the draws: per batch, host, device (shard) or sample, and timm's pair mode.
 
-A sampler is written once for one sample, `draw(key) -> pytree of scalars`, and
-each mode turns it into the parameters of a whole batch:
-- "batch": one draw shared by every sample (scalars);
-- "host": one draw per host (`jax.process_count()` contiguous groups of the batch);
-- "device": one draw per shard (`num_shards` contiguous groups, or one per member
-  of `axis_name` inside `shard_map`);
-- "elem" (alias "sample"): one draw per sample, a `vmap` over `split(key, B)`;
-- "pair": timm's pair mode; like elem, but sample i and its flip partner share
-  the draw of the one with the lower index in its shard. In an odd shard the
-  middle sample is its own partner.
+A sampler is written once for one sample, `draw(words) -> pytree of scalars`, from
+`num_words` uint32 words; each mode says which row of `sampling.random_words` each
+sample reads, and all rows are hashed in one pass:
+- "batch": row 0, shared by every sample (scalars);
+- "host": row h for the samples of host h (`jax.process_count()` contiguous groups);
+- "device": row s for the samples of shard s (`num_shards` contiguous groups, or
+  the index along `axis_name` inside `shard_map`);
+- "elem" (alias "sample"): row i for sample i;
+- "pair": timm's pair mode; sample i and its flip partner both read the row of the
+  one with the lower index (in its shard). In an odd shard the middle sample is its
+  own partner.
 
-Every draw derives from the one key, which is the same on every device, so no
-mode needs a collective: a device computes the (few) group draws, or the B sample
-keys, and keeps its own. Inside `shard_map` (`axis_name` given) the images are
-the local shard and the draws equal those of the global computation with
-`num_shards` = the axis size.
+Every row derives from the one key, which is the same on every device, so no mode
+needs a collective: a device hashes the rows of its own samples. Inside `shard_map`
+(`axis_name` given) the images are the local shard and the draws equal those of
+the global computation with `num_shards` = the axis size.
 """
 
 from typing import Any, Callable, Optional
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxmix._src import _checks
 from jaxmix._src import pairing
+from jaxmix._src import sampling
 
 
 def num_groups(mode: str, batch_size: int, num_shards: int) -> int:
@@ -50,24 +51,23 @@ def _repeat_groups(params, groups: int, batch_size: int):
   return jax.tree.map(repeat, params)
 
 
-def _symmetrize(params, num_shards: int, local: int):
-  first_of_pair = jnp.arange(local) < (local - 1 - jnp.arange(local))
-
-  def symmetrize(leaf):
-    grouped = leaf.reshape((num_shards, local) + leaf.shape[1:])
-    first = first_of_pair.reshape((1, local) + (1,) * (leaf.ndim - 1))
-    return jnp.where(first, grouped, jnp.flip(grouped, axis=1)).reshape(leaf.shape)
-
-  return jax.tree.map(symmetrize, params)
+def _pair_rows(num_shards: int, local: int, first: Any = 0) -> jax.Array:
+  """Row of each sample in pair mode: the lower index of it and its flip partner."""
+  j = jnp.arange(local, dtype=jnp.int32)
+  within = jnp.minimum(j, local - 1 - j)
+  starts = first + jnp.arange(num_shards, dtype=jnp.int32)[:, None] * local
+  return (starts + within[None, :]).reshape(num_shards * local)
 
 
-def draw_params(key: jax.Array, draw: Callable[[jax.Array], Any], mode: str,
+def draw_params(key: jax.Array, draw: Callable[[jax.Array], Any], num_words: int, mode: str,
                 batch_size: int, num_shards: int = 1, axis_name: Optional[Any] = None) -> Any:
-  """Draws mixing parameters for a batch according to `mode`.
+  """Draws mixing parameters for a batch according to `mode`, in one hash pass.
 
   Args:
     key: PRNG key (the same on every device).
-    draw: single-sample sampler, `key -> pytree of scalar arrays`.
+    draw: single-sample sampler, `words -> pytree of scalar arrays`, given the
+      uint32 words [num_words] of its row (see the module docstring).
+    num_words: how many words `draw` reads (static).
     mode: "batch", "host", "device", "elem" (or "sample") or "pair".
     batch_size: B, the size of the batch this call sees (the local shard when
       `axis_name` is given).
@@ -83,40 +83,41 @@ def draw_params(key: jax.Array, draw: Callable[[jax.Array], Any], mode: str,
   if mode == "sample":
     mode = "elem"
   if mode == "batch":
-    return draw(key)
+    return draw(sampling.random_words(key, 1, num_words)[0])
   if axis_name is not None:
-    return _draw_in_shard_map(key, draw, mode, batch_size, axis_name)
+    return _draw_in_shard_map(key, draw, num_words, mode, batch_size, axis_name)
+  draw_rows = lambda rows: jax.vmap(draw)(sampling.random_words(key, rows, num_words))
   if mode in ("host", "device"):
     groups = num_groups(mode, batch_size, num_shards)
-    return _repeat_groups(jax.vmap(draw)(jax.random.split(key, groups)), groups, batch_size)
-  params = jax.vmap(draw)(jax.random.split(key, batch_size))
+    return _repeat_groups(draw_rows(groups), groups, batch_size)
   if mode == "elem":
-    return params
+    return draw_rows(batch_size)
   num_shards = _checks.static_int("num_shards", num_shards)
   if batch_size % num_shards:
     raise ValueError(f"batch size {batch_size} must be divisible by num_shards={num_shards}")
-  return _symmetrize(params, num_shards, batch_size // num_shards)
+  return draw_rows(_pair_rows(num_shards, batch_size // num_shards))
 
 
-def _draw_in_shard_map(key, draw, mode: str, local: int, axis_name):
+def _draw_in_shard_map(key, draw, num_words: int, mode: str, local: int, axis_name):
   index, size = pairing.axis_index_and_size(axis_name)
+  draw_rows = lambda rows: jax.vmap(draw)(sampling.random_words(key, rows, num_words))
   if mode == "host":
     # Hosts hold contiguous blocks of devices, so a device's host is its block.
     hosts = jax.process_count()
     if size % hosts:
       raise ValueError(f"mode='host' needs the {size} devices of axis {axis_name!r} to "
                        f"divide among {hosts} hosts")
-    host_key = jax.random.split(key, hosts)[index // (size // hosts)]
-    return _broadcast(draw(host_key), local)
+    return _broadcast(draw_rows(jnp.reshape(index // (size // hosts), (1,))), local)
   if mode == "device":
-    return _broadcast(draw(jax.random.split(key, size)[index]), local)
-  keys = jax.random.split(key, size * local)
-  params = jax.vmap(draw)(jax.lax.dynamic_slice_in_dim(keys, index * local, local))
-  return params if mode == "elem" else _symmetrize(params, 1, local)
+    return _broadcast(draw_rows(jnp.reshape(index, (1,))), local)
+  if mode == "elem":
+    return draw_rows(index * local + jnp.arange(local, dtype=jnp.int32))
+  return draw_rows(_pair_rows(1, local, index * local))
 
 
 def _broadcast(params, local: int):
-  return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (local,) + jnp.shape(leaf)), params)
+  return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf[0], (local,) + jnp.shape(leaf)[1:]),
+                      params)
 
 
 def check_pair_partner(mode: str, partner: str) -> None:

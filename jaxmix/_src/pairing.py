@@ -9,6 +9,7 @@ any cross-device communication.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmix._src import _checks
 
@@ -94,3 +95,27 @@ def axis_index_and_size(axis_name) -> tuple[jax.Array, int]:
   size = jax.lax.axis_size(axis_name) if hasattr(jax.lax, "axis_size") else jax.lax.psum(
       1, axis_name)
   return jax.lax.axis_index(axis_name), int(size)
+
+
+def self_partnered(key: jax.Array, batch_size: int, partner: str = "flip", num_shards: int = 1,
+                   *, axis_name=None):
+  """Bool [B]: True where every partner of a sample (each `shift` k >= 1) is the sample itself.
+
+  Such a sample mixes with nothing, and the skeleton returns it unchanged. It happens at the
+  middle of an odd group with "flip", in groups of one with "roll" (its k-th partner is
+  i − k mod B / S), and at the fixed points of "permute".
+
+  Returns a NumPy array when it is known at trace time (flip, roll), None when no sample
+  can be its own partner (then there is nothing to select), else a traced array (permute).
+  Arguments as `gather_partners` (the local shard's size with `axis_name`).
+  """
+  local = _check(batch_size, partner, 1 if axis_name is not None else num_shards)
+  if partner == "flip":
+    if local % 2 == 0:
+      return None
+    return np.tile(np.arange(local) == local // 2, batch_size // local)
+  if partner == "roll":  # i − k ≡ i (mod local) for every k = 1..n only when local == 1
+    return np.ones((batch_size,), bool) if local == 1 else None
+  # A permutation ignores the shift: every partner is the same sample.
+  index = jnp.arange(batch_size, dtype=jnp.int32)
+  return gather_partners(index, key, partner, num_shards, axis_name=axis_name) == index

@@ -100,32 +100,43 @@ jax.tree_util.register_dataclass(
                  "num_shards", "data_format", "box_convention", "multi_label", "axis_name"])
 
 
+# Words of one policy draw: the switch (1), λ (sampling.LAM_WORDS), then the centre
+# (boxes.CENTRE_WORDS) or timm's min/max box (boxes.MINMAX_WORDS).
+_LAM_AT, _BOX_AT = 1, 1 + sampling.LAM_WORDS
+
+
+def _num_words(config: MixConfig) -> int:
+  return _BOX_AT + (boxes.CENTRE_WORDS if config.cutmix_minmax is None else boxes.MINMAX_WORDS)
+
+
 def _sampler(config: MixConfig, height: int, width: int):
-  """One sample's (or one batch's) draw of timm's `_params_per_elem` / `_params_per_batch`."""
+  """One sample's (or one batch's) draw of timm's `_params_per_elem` / `_params_per_batch`,
+  less the `prob` gate (the skeleton's: `mixing.draw`)."""
   mixup_alpha = jnp.asarray(config.mixup_alpha, jnp.float32)
   cutmix_alpha = jnp.asarray(config.cutmix_alpha, jnp.float32)
   mixup_on = (mixup_alpha > 0) & jnp.isfinite(mixup_alpha)
-  cutmix_on = ((cutmix_alpha > 0) & jnp.isfinite(cutmix_alpha)) | (
-      config.cutmix_minmax is not None)
+  cutmix_drawn = (cutmix_alpha > 0) & jnp.isfinite(cutmix_alpha)
+  cutmix_on = cutmix_drawn | (config.cutmix_minmax is not None)
 
-  def draw(key):
-    k_apply, k_switch, k_mixup, k_cutmix, k_box = jax.random.split(key, 5)
-    # An α of 0 switches the op off; sample with α = 1 there so no NaN is drawn.
-    lam_mixup = sampling.sample_lam(k_mixup, jnp.where(mixup_on, mixup_alpha, 1.0))
-    lam_cutmix = sampling.sample_lam(k_cutmix, jnp.where(
-        (cutmix_alpha > 0) & jnp.isfinite(cutmix_alpha), cutmix_alpha, 1.0))
+  def draw(words):
     use_cutmix = jnp.where(mixup_on & cutmix_on,
-                           jax.random.uniform(k_switch) < config.switch_prob, cutmix_on)
-    lam = jnp.where(use_cutmix, lam_cutmix, lam_mixup)
-    # timm skips mixing when λ == 1 (not drawn to be applied, or Beta returned 1).
-    # Both α traced to 0 (a schedule switching mixing off): nothing is applied.
-    apply = (jax.random.uniform(k_apply) < config.prob) & (lam != 1.0) & (mixup_on | cutmix_on)
+                           sampling.unit(words[0]) < config.switch_prob, cutmix_on)
+    # One λ from the chosen op's α; an α of 0 switches that op off, and draws with
+    # α = 1 there so no NaN is drawn (timm's minmax CutMix also sets α = 1).
+    alpha = jnp.where(use_cutmix, jnp.where(cutmix_drawn, cutmix_alpha, 1.0),
+                      jnp.where(mixup_on, mixup_alpha, 1.0))
+    lam = sampling.beta_from_words(words[_LAM_AT:_BOX_AT], alpha)
+    # timm skips mixing when λ == 1 (Beta returned 1). Both α traced to 0 (a
+    # schedule switching mixing off): nothing is applied.
+    apply = (lam != 1.0) & (mixup_on | cutmix_on)
     lam = jnp.where(apply, lam, 1.0)
     if config.cutmix_minmax is None:
-      box = boxes.sample_box(k_box, lam, height, width, box_convention=config.box_convention)
+      cy, cx = boxes.centre_from_words(words[_BOX_AT:], height, width)
+      box = boxes.box_from_centre(lam, cy, cx, height, width,
+                                  box_convention=config.box_convention)
     else:
-      box = boxes.sample_box_minmax(k_box, config.cutmix_minmax, height, width,
-                                    box_convention=config.box_convention)
+      box = boxes.box_minmax_from_words(words[_BOX_AT:], config.cutmix_minmax, height, width,
+                                        box_convention=config.box_convention)
     box = boxes.Box(*(jnp.where(apply & use_cutmix, c, 0) for c in box))
     if config.correct_lam or config.cutmix_minmax is not None:
       label_lam = jnp.where(use_cutmix, boxes.corrected_lam(box, height, width), lam)
@@ -138,13 +149,22 @@ def _sampler(config: MixConfig, height: int, width: int):
 
 def sample_mix_params(key: jax.Array, config: MixConfig, batch_size: int,
                       height: int, width: int) -> dict:
-  """The draws `mix` uses: λ, CutMix-or-Mixup, box and label λ (scalars or [B]).
+  """The draws `mix` uses: λ, CutMix-or-Mixup, box, label λ and the gate (scalars or [B]).
 
-  `mix(key, ...)` draws these from the second key of `jax.random.split(key)`.
+  `mix(key, ...)` draws these from `key` itself (`jaxmix.mix_batch`). Where
+  the gate is off ("active" False: word 0's uniform >= `config.prob`) the sample is
+  not mixed, and λ and the label λ read 1 and the box is empty, as timm's.
   With `config.axis_name` (inside `shard_map`), `batch_size` is the local one.
   """
-  return modes.draw_params(key, _sampler(config, height, width), config.mode, batch_size,
-                           config.num_shards, config.axis_name)
+  op = mixing.MixOp(draw=_sampler(config, height, width), num_words=_num_words(config),
+                    apply=None, weights=None)
+  active, params = mixing.draw(key, op, config.mode, batch_size, config.num_shards,
+                               config.axis_name, prob=config.prob)
+  if active is None:  # a concrete prob of 1
+    active = jnp.ones_like(params["use_cutmix"], dtype=bool)
+  box = boxes.Box(*(jnp.where(active, c, 0) for c in params["box"]))
+  return {**params, "lam": jnp.where(active, params["lam"], 1.0), "box": box,
+          "label_lam": jnp.where(active, params["label_lam"], 1.0), "active": active}
 
 
 def mix(key: jax.Array, images: jax.Array, labels: jax.Array,
@@ -200,7 +220,7 @@ def mix(key: jax.Array, images: jax.Array, labels: jax.Array,
                      mode=config.mode, partner=config.partner, num_shards=config.num_shards,
                      num_classes=config.num_classes, label_smoothing=config.label_smoothing,
                      data_format=config.data_format, axis_name=config.axis_name,
-                     multi_label=config.multi_label, name="mix", **targets)
+                     multi_label=config.multi_label, name="mix", prob=config.prob, **targets)
   # Traced settings cannot raise inside jit; invalid ones make the labels NaN (loud).
   return (out[0], jnp.where(_settings_valid(config), out[1], jnp.nan)) + tuple(out[2:])
 
@@ -215,8 +235,9 @@ def policy_op(config: MixConfig, images: jax.Array) -> mixing.MixOp:
     return jnp.where(_layout.expand_per_sample(params["use_cutmix"], x.ndim), pasted, blended)
 
   return mixing.MixOp(
-      draw=_sampler(config, height, width), apply=apply,
-      weights=lambda p: (p["label_lam"], 1.0 - jnp.asarray(p["label_lam"], jnp.float32)))
+      draw=_sampler(config, height, width), num_words=_num_words(config), apply=apply,
+      weights=lambda p: (p["label_lam"], 1.0 - jnp.asarray(p["label_lam"], jnp.float32)),
+      exact_on_self=True)  # a paste or a guarded `blend`
 
 
 def _settings_valid(config: MixConfig) -> jax.Array:

@@ -18,14 +18,10 @@ from jaxmix._src import batch
 from jaxmix._src import boxes
 from jaxmix._src import mixing
 from jaxmix._src import resize
+from jaxmix._src import sampling
 
 def check_scale(scale) -> tuple:
-  if len(scale) != 2:
-    raise ValueError(f"scale must be a pair (lo, hi), got {scale!r}")
-  lo, hi = (_checks.concrete_value(s) for s in scale)
-  if lo is not None and hi is not None and not 0 < lo <= hi <= 1:
-    raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {tuple(scale)!r}")
-  return tuple(scale)
+  return _checks.check_range("scale", scale, high=1)
 
 
 def box_from_scale(tau: jax.Array, cy: jax.Array, cx: jax.Array, height: int,
@@ -39,16 +35,24 @@ def box_from_scale(tau: jax.Array, cy: jax.Array, cx: jax.Array, height: int,
       jnp.clip(cx - cut_w // 2, 0, width), jnp.clip(cx + cut_w // 2, 0, width))))
 
 
-def sample_box(key: jax.Array, height: int, width: int,
-               scale: tuple = (0.1, 0.8)) -> tuple[boxes.Box, jax.Array]:
-  """Draws τ ~ U(scale) and a uniform centre; returns (box, τ)."""
-  scale = check_scale(scale)
-  key_tau, key_centre = jax.random.split(key)
-  tau = jax.random.uniform(key_tau, (), jnp.float32, minval=scale[0], maxval=scale[1])
-  cy, cx = boxes.sample_centre(key_centre, height, width)
+# Words of one ResizeMix draw: τ (1), then the centre (boxes.CENTRE_WORDS).
+NUM_WORDS = 1 + boxes.CENTRE_WORDS
+
+
+def box_from_words(words: jax.Array, height: int, width: int,
+                   scale: tuple = (0.1, 0.8)) -> tuple[boxes.Box, jax.Array]:
+  """`sample_box` from `NUM_WORDS` words: τ from word 0, the centre from words 1 … 4."""
+  tau = sampling.uniform(words[..., 0], scale[0], scale[1])
+  cy, cx = boxes.centre_from_words(words[..., 1:], height, width)
   return box_from_scale(tau, cy, cx, height, width), tau
 
 
+def sample_box(key: jax.Array, height: int, width: int,
+               scale: tuple = (0.1, 0.8)) -> tuple[boxes.Box, jax.Array]:
+  """Draws τ ~ U(scale) and a uniform centre from row 0 of `random_words(key, ...)`
+  (`box_from_words`); returns (box, τ)."""
+  scale = check_scale(scale)
+  return box_from_words(sampling.random_words(key, 1, NUM_WORDS)[0], height, width, scale)
 
 
 def resizemix_op(scale, height: int, width: int, method: str,
@@ -56,12 +60,12 @@ def resizemix_op(scale, height: int, width: int, method: str,
   """ResizeMix as a `MixOp`: box from τ, resized paste, label weight = 1 − area / (H·W)."""
   axes = (1, 2) if data_format == "NHWC" else (2, 3)
 
-  def draw(key):
-    box, _ = sample_box(key, height, width, scale)
+  def draw(words):
+    box, _ = box_from_words(words, height, width, scale)
     return {"box": box, "lam": boxes.corrected_lam(box, height, width)}
 
   return mixing.MixOp(
-      draw=draw,
+      draw=draw, num_words=NUM_WORDS,
       apply=lambda p, x, px: resize.resize_into_boxes(x, px, p["box"], method=method, axes=axes),
       weights=lambda p: (p["lam"], 1.0 - p["lam"]))
 
@@ -70,7 +74,7 @@ def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
               scale: tuple = (0.1, 0.8), method: str = "nearest", mode: str = "elem",
               partner: str = "flip", num_classes: Optional[int] = None, label_smoothing=0.0,
               num_shards: int = 1, axis_name=None, multi_label: bool = False,
-         data_format: str = "NHWC", **targets):
+         data_format: str = "NHWC", prob=1.0, **targets):
   """ResizeMix: the whole partner, resized, pasted into a box; labels weighted by its area.
 
   τ ~ U(scale); the box of side ⌊H·τ⌋ × ⌊W·τ⌋ is centred uniformly and clipped
@@ -94,6 +98,8 @@ def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given. Boxes of the partner are scaled into the patch.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   check_scale(scale)
   _checks.check_choice("method", method, resize.METHODS)
@@ -103,7 +109,8 @@ def resizemix(key: jax.Array, images: jax.Array, labels: jax.Array, *,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
                       method=method, axis_name=axis_name, multi_label=multi_label,
-                      name="resizemix", **targets)
+                      name="resizemix", prob=prob,
+                      **targets)
 
 
 resizemix.__doc__ = resizemix.__doc__.replace("{targets}", batch.TARGET_ARGS_DOC)

@@ -130,16 +130,17 @@ def saliencymix_op(alpha, height: int, width: int, sigma: Optional[float],
     mask = _layout.expand_mask(boxes.box_mask(params["box"], height, width), data_format)
     return jnp.where(mask, partner_x, x)
 
-  return mixing.MixOp(draw=lambda key: {"lam": sampling.sample_lam(key, alpha)},
+  return mixing.MixOp(draw=lambda words: {"lam": sampling.beta_from_words(words, alpha)},
+                      num_words=sampling.LAM_WORDS,
                       apply=paste, weights=lambda p: (p["lam"], 1.0 - p["lam"]),
-                      refine=refine)
+                      refine=refine, exact_on_self=True)  # a pixel copy
 
 
 def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
                 sigma: Optional[float] = None, mode: str = "elem", partner: str = "flip",
                 num_classes: Optional[int] = None, label_smoothing=0.0, num_shards: int = 1,
                 axis_name=None, multi_label: bool = False, data_format: str = "NHWC",
-                **targets):
+                prob=1.0, **targets):
   """SaliencyMix: CutMix with the box centred on the partner's saliency peak.
 
   λ ~ Beta(α, α) gives the official CutMix box size (cut ratio √(1 − λ)); the
@@ -163,14 +164,18 @@ def saliencymix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1
   Returns:
     (images, label_rows), followed by the mixed masks, boxes and extras that
     were given.
+    A sample that is its own partner is returned exactly unchanged, with
+    its label row, masks, boxes (partner slots empty) and extras.
   """
   _checks.check_positive("alpha", alpha)
+  if sigma is not None:
+    _checks.check_positive("sigma", sigma)
   height, width = batch.image_size(images, data_format)
   op = saliencymix_op(alpha, height, width, sigma, data_format)
   return batch.run_op(key, images, labels, op, lambda p: ("paste", p["box"]), mode=mode,
                       partner=partner, num_shards=num_shards, num_classes=num_classes,
                       label_smoothing=label_smoothing, data_format=data_format,
-                      axis_name=axis_name, multi_label=multi_label, name="saliencymix",
+                      axis_name=axis_name, multi_label=multi_label, name="saliencymix", prob=prob,
                       **targets)
 
 

@@ -22,12 +22,15 @@ def _step(step) -> jax.Array:
 
 def constant(value: float) -> Schedule:
   """value at every step."""
+  _checks.check_finite("value", value)
   return lambda step: jnp.full((), value, jnp.float32) + 0.0 * _step(step)
 
 
 def linear_warmup(value: float, warmup_steps: int, start: float = 0.0) -> Schedule:
   """From `start` at step 0 linearly to `value` at `warmup_steps`, then `value`."""
   warmup_steps = _checks.static_int("warmup_steps", warmup_steps, minimum=1)
+  _checks.check_finite("value", value)
+  _checks.check_finite("start", start)
 
   def schedule(step):
     frac = jnp.clip(_step(step) / warmup_steps, 0.0, 1.0)
@@ -38,6 +41,8 @@ def linear_warmup(value: float, warmup_steps: int, start: float = 0.0) -> Schedu
 def cosine(value: float, total_steps: int, end: float = 0.0) -> Schedule:
   """Cosine from `value` at step 0 to `end` at `total_steps` (then `end`)."""
   total_steps = _checks.static_int("total_steps", total_steps, minimum=1)
+  _checks.check_finite("value", value)
+  _checks.check_finite("end", end)
 
   def schedule(step):
     frac = jnp.clip(_step(step) / total_steps, 0.0, 1.0)
@@ -53,6 +58,8 @@ def off_last(value, total_steps: int, off_steps: int) -> Schedule:
   """
   total_steps = _checks.static_int("total_steps", total_steps, minimum=1)
   off_steps = _checks.static_int("off_steps", off_steps, minimum=0)
+  if off_steps > total_steps:
+    raise ValueError(f"off_steps must be <= total_steps={total_steps}, got {off_steps}")
   inner = value if callable(value) else constant(value)
 
   def schedule(step):
@@ -61,7 +68,14 @@ def off_last(value, total_steps: int, off_steps: int) -> Schedule:
 
 
 def join(schedules: list[Schedule], boundaries: list[int]) -> Schedule:
-  """`schedules[i]` on [boundaries[i−1], boundaries[i]); each sees the global step."""
+  """`schedules[i]` on [boundaries[i−1], boundaries[i]); each sees the global step.
+
+  `boundaries` must be finite and sorted (equal ones give an empty segment).
+  """
+  boundaries = list(boundaries)
+  _checks.check_sorted("boundaries", boundaries)
+  if not all(callable(s) for s in schedules):
+    raise TypeError("schedules must be callables step -> value (e.g. schedules.constant(0.5))")
   if len(schedules) != len(boundaries) + 1:
     raise ValueError(f"join needs one more schedule than boundaries, got {len(schedules)} "
                      f"schedules and {len(boundaries)} boundaries")
