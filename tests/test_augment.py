@@ -13,7 +13,8 @@ import jaxmix
 import numpy as np
 import pytest
 
-from experiments import augment
+from experiments.train import augment
+from experiments.train import classification
 from experiments import train
 from experiments.configs import test as test_config
 
@@ -125,7 +126,8 @@ def one_step(mix, bf16=False):
   tx = train.make_optimizer(config, train.make_schedule(config, 10, 100))
   graphdef, _, state = train.create_train_state(config, INFO, tx, jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, graphdef=graphdef, tx=tx,
-                                   augment_fn=augment.make_augment_fn(config, INFO)))
+                                   prepare=classification.prepare_from(
+                                       augment.make_augment_fn(config, INFO))))
   images, labels = batch()
   state, metrics = step(state, {"image": images, "label": labels}, jax.random.key(5))
   return state, float(metrics["loss"])
@@ -235,7 +237,7 @@ def test_mixing_is_off_for_the_last_epochs(mix):
 
 
 def test_fields_added_later_at_their_default_keep_old_workdirs_resumable():
-  from experiments import checkpointing
+  from experiments.train import checkpointing
   config = test_config.get_config()
   saved = checkpointing.config_to_dict(config)
   del saved["mix_off_last_epochs"], saved["mix_kwargs"]

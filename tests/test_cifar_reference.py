@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import augment
+from experiments.train import augment
+from experiments.train import classification
+from experiments.train import stacked
 from experiments import cifar_reference as cr
-from experiments import data_registry
-from experiments import input_pipeline
+from experiments.data import registry as data_registry
+from experiments.data import pipeline as input_pipeline
 from experiments import train
 from experiments.configs import default
 from experiments.studies import _common
@@ -47,7 +49,7 @@ def _configs(methods=METHODS, **kwargs):
 
 
 def _reference_crop(key, images, pad=4):
-  """NumPy crop + flip with the draws `cr.crop_and_flip` documents for `key`."""
+  """NumPy crop + flip with the draws `stacked.crop_and_flip` documents for `key`."""
   b = images.shape[0]
   offset_key, flip_key = jax.random.split(key)
   offsets = np.asarray(jax.random.randint(offset_key, (b, 2), 0, 2 * pad + 1))
@@ -81,13 +83,13 @@ def test_warmup_cosine_matches_train_schedule(warmup, total):
   expected = np.asarray([float(expected_fn(jnp.int32(c))) for c in counts])
   assert expected.max() == pytest.approx(peak, rel=1e-6)   # The reference reaches its peak.
 
-  eager = cr.warmup_cosine(peak, warmup, total)
+  eager = stacked.warmup_cosine(peak, warmup, total)
   got = np.asarray([float(eager(jnp.int32(c))) for c in counts])
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * peak)
 
   @jax.jit
   def traced(counts, total_steps):   # total_steps a traced int32, as in the stacked step.
-    return jax.vmap(cr.warmup_cosine(peak, warmup, total_steps))(counts)
+    return jax.vmap(stacked.warmup_cosine(peak, warmup, total_steps))(counts)
   got = np.asarray(traced(jnp.asarray(counts, jnp.int32), jnp.int32(total)))
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * peak)
   # A different length is a different schedule (the traced total is used, not ignored).
@@ -102,14 +104,14 @@ def test_crop_and_flip_matches_numpy_pipeline():
   images = np.random.default_rng(0).integers(0, 256, (16, 12, 10, 3)).astype(np.uint8)
   for seed in range(3):
     key = jax.random.key(seed)
-    got = np.asarray(jax.jit(cr.crop_and_flip)(key, jnp.asarray(images)))
+    got = np.asarray(jax.jit(stacked.crop_and_flip)(key, jnp.asarray(images)))
     assert got.dtype == np.uint8 and got.shape == images.shape
     np.testing.assert_array_equal(got, _reference_crop(key, images))
     # Another key's draws give another batch, so the comparison above can fail.
     assert not np.array_equal(got, _reference_crop(jax.random.key(seed + 100), images))
   # pad=2: offsets in [0, 4].
   key = jax.random.key(7)
-  np.testing.assert_array_equal(np.asarray(cr.crop_and_flip(key, jnp.asarray(images), pad=2)),
+  np.testing.assert_array_equal(np.asarray(stacked.crop_and_flip(key, jnp.asarray(images), pad=2)),
                                 _reference_crop(key, images, pad=2))
 
 
@@ -124,9 +126,9 @@ def setup():
   configs = _configs()
   for config in configs.values():
     config.warmup_epochs = WARMUP_EPOCHS
-  graphdef, _, states, mix_keys, crop_keys, method_ids, names = cr.init_states(
+  graphdef, _, states, mix_keys, crop_keys, method_ids, names = stacked.init_states(
       configs, INFO, list(SEEDS))
-  idx = cr.epoch_batches(names, 0, NUM_TRAIN, BATCH)
+  idx = stacked.epoch_batches(names, 0, NUM_TRAIN, BATCH)
   return dict(images=images, labels=labels, configs=configs, graphdef=graphdef, states=states,
               mix_keys=mix_keys, crop_keys=crop_keys, method_ids=method_ids, names=names, idx=idx)
 
@@ -148,7 +150,8 @@ def reference(setup):
     inits[seed] = (mix_key, state)
   steps = {method: jax.jit(functools.partial(
                train.train_step, graphdef=graphdef, tx=tx,
-               augment_fn=augment.make_augment_fn(configs[method], INFO)))
+               prepare=classification.prepare_from(
+                   augment.make_augment_fn(configs[method], INFO))))
            for method in METHODS}
   out = []
   for m, (method, seed) in enumerate(setup["names"]):
@@ -186,15 +189,15 @@ def test_init_states_layout_and_shared_init(setup, reference):
                                   np.asarray(jax.random.key_data(ref["mix_key"])))
 
 
-@pytest.mark.parametrize("stacking", cr.STACKINGS)
+@pytest.mark.parametrize("stacking", stacked.STACKINGS)
 def test_stacked_step_matches_train_step_per_model(setup, reference, stacking):
-  step_fn = cr.make_train_step(setup["configs"], INFO, setup["graphdef"], STEPS_PER_EPOCH,
-                               stacking)
+  step_fn = stacked.make_train_step(setup["configs"], INFO, setup["graphdef"],
+                                    STEPS_PER_EPOCH, stacking)
   images, labels = jnp.asarray(setup["images"]), jnp.asarray(setup["labels"])
   idx = jnp.asarray(setup["idx"])
   states, losses = setup["states"], []
   for i in range(NUM_STEPS):
-    states, metrics = cr._run_step(step_fn, images, labels, setup["crop_keys"],
+    states, metrics = stacked.run_step(step_fn, images, labels, setup["crop_keys"],
                                    setup["mix_keys"], setup["method_ids"], states, idx, i,
                                    TOTAL_STEPS)
     chex.assert_shape(metrics["loss"], (len(setup["names"]),))
@@ -218,7 +221,7 @@ def test_stacked_step_matches_train_step_per_model(setup, reference, stacking):
 
 def test_make_train_step_rejects_unknown_stacking(setup):
   with pytest.raises(ValueError, match="stacking must be one of"):
-    cr.make_train_step(setup["configs"], INFO, setup["graphdef"], STEPS_PER_EPOCH, "pmap")
+    stacked.make_train_step(setup["configs"], INFO, setup["graphdef"], STEPS_PER_EPOCH, "pmap")
 
 
 # ----------------------------------------------------------------------------- batches
@@ -227,8 +230,8 @@ def test_make_train_step_rejects_unknown_stacking(setup):
 def test_epoch_batches_are_per_seed_permutations():
   names = [(m, s) for m in METHODS for s in (0, 1, 5)]
   num_train, batch = 37, 8   # 4 steps; 5 examples left out each epoch.
-  e0 = cr.epoch_batches(names, 0, num_train, batch)
-  e1 = cr.epoch_batches(names, 1, num_train, batch)
+  e0 = stacked.epoch_batches(names, 0, num_train, batch)
+  e1 = stacked.epoch_batches(names, 1, num_train, batch)
   assert e0.shape == (4, len(names), batch) and e0.dtype == np.int32
   for m, (_, seed) in enumerate(names):
     flat = e0[:, m].ravel()
@@ -238,7 +241,7 @@ def test_epoch_batches_are_per_seed_permutations():
       same = np.array_equal(e0[:, m], e0[:, n])
       assert same == (seed == other_seed), (names[m], names[n])
     assert not np.array_equal(e0[:, m], e1[:, m])             # Each epoch its own order.
-  np.testing.assert_array_equal(e0, cr.epoch_batches(names, 0, num_train, batch))
+  np.testing.assert_array_equal(e0, stacked.epoch_batches(names, 0, num_train, batch))
 
 
 # ----------------------------------------------------------------------------- epochs, configs
@@ -254,7 +257,7 @@ def test_epoch_batches_are_per_seed_permutations():
     (0.25, 4, 1e6, 7, 7),
 ])
 def test_choose_epochs(seconds_per_step, steps_per_epoch, budget_s, max_epochs, want):
-  got = cr.choose_epochs(seconds_per_step, steps_per_epoch, budget_s, max_epochs)
+  got = stacked.choose_epochs(seconds_per_step, steps_per_epoch, budget_s, max_epochs)
   assert got == want and isinstance(got, int)
 
 

@@ -11,21 +11,37 @@ import types
 import jax
 import pytest
 
-from experiments import data_registry
+from experiments.data import registry as data_registry
 from experiments import train
 from experiments.configs import default
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-# segmentation.py configures another trainer (experiments/segmentation.py): checked below.
-CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
-                 if p.name not in ("__init__.py", "cifar.py", "segmentation.py"))
+# segmentation.py configures another task (its own fields): checked below.
+# cifar.py takes "DATASET,METHOD" (config_flags' `path:arg`): every row of its table.
+CONFIGS = sorted([str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")
+                  if p.name not in ("__init__.py", "cifar.py", "segmentation.py",
+                                    "cifar_reference.py")]
+                 + [f"experiments/configs/cifar.py:{d},{m}" for d in ("cifar10", "cifar100")
+                    for m in ("baseline", "cutout", "mixup", "cutmix")])
 
 
 def load(path):
-  spec = importlib.util.spec_from_file_location("cfg", REPO / path)
+  file, _, arg = path.partition(":")
+  spec = importlib.util.spec_from_file_location("cfg", REPO / file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def test_cifar_config_sets_one_method_each():
+  c10, c100 = load("experiments/configs/cifar.py:cifar10,cutout"), load(
+      "experiments/configs/cifar.py:cifar100,cutout")
+  assert (c10.dataset, c10.mix, c10.cutout_size) == ("cifar10_jpeg", "cutout", 16)
+  assert (c100.dataset, c100.cutout_size) == ("cifar100", 8)
+  cutmix = load("experiments/configs/cifar.py:cifar10,cutmix")
+  assert (cutmix.mix, cutmix.cutmix_alpha, cutmix.mix_prob) == ("cutmix", 1.0, 0.5)
+  with pytest.raises(ValueError, match="DATASET,METHOD"):
+    load("experiments/configs/cifar.py:cifar11,cutmix")
 
 
 def check_config(config):
@@ -71,9 +87,22 @@ def test_a_broken_config_is_detected(breakage, pattern):
 
 
 def test_segmentation_config_validates_and_a_broken_one_is_caught():
-  from experiments import segmentation
   config = load("experiments/configs/segmentation.py")
-  segmentation.validate_config(config)
+  train.validate_config(config)
   config.method = "cutmix_everywhere"
-  with pytest.raises(ValueError):
-    segmentation.validate_config(config)
+  with pytest.raises(ValueError, match="config.method"):
+    train.validate_config(config)
+
+
+def test_cifar_reference_config_is_the_commands_flags(tmp_path):
+  # The stacked mode's config (run by experiments.main) maps field for field onto the flags.
+  from experiments import cifar_reference   # pylint: disable=g-import-not-at-top
+  config = load("experiments/configs/cifar_reference.py")
+  config.archive, config.epochs = str(tmp_path), 3
+  args = cifar_reference.args_from_config(config, str(tmp_path / "out"))
+  cifar_reference.check(args)
+  assert (args.epochs, args.budget_s, args.seeds, args.stacking) == (3, None, [0, 1, 2], "auto")
+  assert args.out == tmp_path / "out" and args.methods == ["baseline", "cutout", "mixup", "cutmix"]
+  config.archive = str(tmp_path / "missing.tar.gz")
+  with pytest.raises(ValueError, match="does not exist"):
+    cifar_reference.check(cifar_reference.args_from_config(config))

@@ -16,7 +16,7 @@ import grain
 import numpy as np
 import pytest
 
-from experiments import input_pipeline as ip
+from experiments.data import pipeline as ip
 
 BATCH = 256  # 10,000 / 256: epoch 0 ends inside step 39.
 N_TRAIN = 10_000
@@ -288,14 +288,14 @@ def test_train_subset_and_holdout(data_dir, train_arrays):
 
 def test_subset_indices_nest_and_keep_the_holdout():
   labels = np.repeat(np.arange(4), 30)
-  small, hold = ip.data_registry.subset_indices(labels, train_size=20, holdout_size=8)
-  large, hold2 = ip.data_registry.subset_indices(labels, train_size=60, holdout_size=8)
-  rest, hold3 = ip.data_registry.subset_indices(labels, holdout_size=8)
+  small, hold = ip.registry.subset_indices(labels, train_size=20, holdout_size=8)
+  large, hold2 = ip.registry.subset_indices(labels, train_size=60, holdout_size=8)
+  rest, hold3 = ip.registry.subset_indices(labels, holdout_size=8)
   np.testing.assert_array_equal(hold, hold2)
   np.testing.assert_array_equal(hold, hold3)
   assert set(small) <= set(large) and len(rest) == 112 and not set(rest) & set(hold)
   np.testing.assert_array_equal(np.bincount(labels[small]), [5, 5, 5, 5])
-  uneven, _ = ip.data_registry.subset_indices(labels, train_size=6)
+  uneven, _ = ip.registry.subset_indices(labels, train_size=6)
   np.testing.assert_array_equal(np.bincount(labels[uneven]), [2, 2, 1, 1])
 
 
@@ -305,7 +305,7 @@ def test_subset_errors(data_dir):
   with pytest.raises(ValueError, match="holdout_size must be in"):
     next(_train(data_dir, holdout_size=20_000))
   with pytest.raises(ValueError, match="class 0"):
-    ip.data_registry.subset_indices(np.array([0, 1, 1, 1]), train_size=2, holdout_size=1)
+    ip.registry.subset_indices(np.array([0, 1, 1, 1]), train_size=2, holdout_size=1)
   with pytest.raises(ValueError, match="holdout_size > 0"):
     next(ip.eval_batches("shapes", batch_size=8, split="holdout", data_dir=data_dir))
 
@@ -367,7 +367,7 @@ def test_config_data_dir_is_a_string_field():
 def test_reading_does_not_import_tensorflow(data_dir):
   code = textwrap.dedent(f"""
       import sys
-      from experiments import input_pipeline as ip
+      from experiments.data import pipeline as ip
       info = ip.get_info("shapes", {data_dir!r})
       batch = next(ip.train_batches("shapes", batch_size=32, seed=0, data_dir={data_dir!r}))
       ev = next(ip.eval_batches("shapes", batch_size=32, data_dir={data_dir!r}))

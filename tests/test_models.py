@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import augment
+from experiments.train import augment
+from experiments.train import classification
 from experiments import models
 from experiments import train
 from experiments.configs import test as test_config
@@ -29,7 +30,8 @@ def make_step(config, num_classes):
   graphdef, eval_graphdef, state = train.create_train_state(config, info, tx, jax.random.key(0))
   jitted = jax.jit(functools.partial(
       train.train_step, graphdef=graphdef, tx=tx,
-      augment_fn=augment.make_augment_fn(config, info)), donate_argnums=(0,))
+      prepare=classification.prepare_from(augment.make_augment_fn(config, info))),
+      donate_argnums=(0,))
 
   def step(state, acc, batch, key):
     state, metrics = jitted(state, batch, key)

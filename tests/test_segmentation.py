@@ -1,4 +1,4 @@
-"""experiments/segmentation.py: metrics by hand, coherent vs incoherent mixing, train + resume."""
+"""The segmentation task (experiments/train/segmentation.py): metrics by hand, coherent vs incoherent mixing, train + resume."""
 
 import json
 
@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import checkpointing
-from experiments import input_pipeline
+from experiments.train import checkpointing
+from experiments.data import pipeline as input_pipeline
 from experiments.report import segmentation as report_segmentation
-from experiments import segmentation
+from experiments import train
+from experiments.eval import metrics
+from experiments.train import segmentation
 from experiments import studies
 from experiments.configs import segmentation as seg_config
 
@@ -26,7 +28,7 @@ def test_segmentation_metrics_hand_computed():
                         [4, 10, 0, 0],
                         [0, 0, 0, 0],
                         [0, 0, 0, 0]])
-  m = segmentation.segmentation_metrics(confusion)
+  m = metrics.segmentation_metrics(confusion)
   # IoU_0 = 50 / (54 + 54 - 50), IoU_1 = 10 / (14 + 13 - 10), IoU_2 = 0 / (0 + 1 - 0).
   iou = [50 / 58, 10 / 17, 0.0]
   assert m["class_iou"][:3] == pytest.approx(iou) and m["class_iou"][3] is None
@@ -46,7 +48,7 @@ def test_confusion_of_eval_step_counts_pixels_like_numpy():
     if valid[b]:
       for t, p in zip(truth[b].ravel(), predicted[b].ravel()):
         counts[t, p] += 1
-  got = segmentation.confusion_matrix(jnp.asarray(truth), jnp.asarray(predicted),
+  got = metrics.confusion_matrix(jnp.asarray(truth), jnp.asarray(predicted),
                                       jnp.asarray(valid), K)
   np.testing.assert_array_equal(np.asarray(got), counts)
 
@@ -171,7 +173,7 @@ def _tiny_config(steps=6):
 
 def test_train_writes_metrics_and_resumes_bitwise(tmp_path, monkeypatch):
   config = _tiny_config()
-  whole = segmentation.train_and_evaluate_segmentation(config, str(tmp_path / "whole"))
+  whole = train.train_and_evaluate(config, str(tmp_path / "whole"))
   assert whole["steps"] == 6 and 0.0 <= whole["eval_miou"] <= 1.0
   assert whole["eval_pixel_accuracy"] > 0.5   # background alone is ~83% of the pixels
   rows = [json.loads(l) for l in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
@@ -180,10 +182,10 @@ def test_train_writes_metrics_and_resumes_bitwise(tmp_path, monkeypatch):
   stop = lambda self, step: "SIGINT" if step == 3 else None
   monkeypatch.setattr(checkpointing.StopRequests, "__call__", stop)
   with pytest.raises(checkpointing.Interrupted):
-    segmentation.train_and_evaluate_segmentation(config, str(tmp_path / "split"))
+    train.train_and_evaluate(config, str(tmp_path / "split"))
   assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir()) == ["2", "3"]
   monkeypatch.undo()
-  resumed = segmentation.train_and_evaluate_segmentation(config, str(tmp_path / "split"))
+  resumed = train.train_and_evaluate(config, str(tmp_path / "split"))
   a = checkpointing.load_numpy(str(tmp_path / "whole" / "checkpoints"), 6)
   b = checkpointing.load_numpy(str(tmp_path / "split" / "checkpoints"), 6)
   jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
@@ -194,7 +196,7 @@ def test_train_writes_metrics_and_resumes_bitwise(tmp_path, monkeypatch):
                                 np.bincount(test_masks.ravel(), minlength=2))
   # A finished run is returned, not trained again.
   log = (tmp_path / "split" / "train_log.jsonl").read_text()
-  again = segmentation.train_and_evaluate_segmentation(config, str(tmp_path / "split"))
+  again = train.train_and_evaluate(config, str(tmp_path / "split"))
   assert again == json.loads((tmp_path / "split" / "summary.json").read_text())
   assert (tmp_path / "split" / "train_log.jsonl").read_text() == log
 
@@ -203,7 +205,7 @@ def test_train_writes_metrics_and_resumes_bitwise(tmp_path, monkeypatch):
 def test_shape_classes_with_mixup_train_and_count_every_pixel(tmp_path):
   config = _tiny_config(steps=4)
   config.targets, config.method = "shape", "mixup_consistent"
-  summary = segmentation.train_and_evaluate_segmentation(config, str(tmp_path))
+  summary = train.train_and_evaluate(config, str(tmp_path))
   confusion = np.asarray(summary["confusion"])
   assert confusion.shape == (K, K) and len(summary["class_iou"]) == K
   # Ground-truth pixels per class, from the test masks directly.
@@ -216,22 +218,23 @@ def test_bad_config_is_one_line(tmp_path):
   config = _tiny_config()
   config.method = "cutmix"
   with pytest.raises(ValueError, match="config.method must be one of"):
-    segmentation.train_and_evaluate_segmentation(config, str(tmp_path))
+    train.train_and_evaluate(config, str(tmp_path))
   assert not any(tmp_path.iterdir())
 
 
 # ----------------------------------------------------------------------------- study, report
 
 
-def test_study_loads_seed_major_with_the_segmentation_trainer():
+def test_study_loads_seed_major_with_the_segmentation_task():
   study = studies.load("segmentation")
-  assert study.train is segmentation.train_and_evaluate_segmentation
+  assert study.train is None   # The one trainer; config.task picks segmentation.
   methods = ["none", "cutmix_images_only", "cutmix_consistent", "mixup_consistent"]
   assert [r.name for r in study.runs[:4]] == [f"{m}/seed0" for m in methods]
   assert len(study.runs) == 12 and {r.config.seed for r in study.runs} == {0, 1, 2}
   for run in study.runs:
     assert run.config.method == run.tags["method"]
-    segmentation.validate_config(run.config)
+    assert train.task_of(run.config) is segmentation.TASK
+    train.validate_config(run.config)
 
 
 def _fake_row(method, seed, miou):

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import checkpointing
+from experiments.train import checkpointing
 from experiments.eval import inference
 from experiments import train
 from experiments.configs import test as test_config
@@ -257,7 +257,7 @@ def test_load_trained_reproduces_the_saved_eval_logits(uninterrupted):
   workdir, _ = uninterrupted
   trained = inference.load_trained(str(workdir))
   assert trained.step == 24 and trained.config.model == "resnet_small"
-  from experiments import input_pipeline
+  from experiments.data import pipeline as input_pipeline
   batch = next(iter(input_pipeline.eval_batches("shapes", batch_size=64)))
   logits = np.asarray(trained.logits_fn(batch["image"]))
   saved = np.load(workdir / "eval_logits.npz")

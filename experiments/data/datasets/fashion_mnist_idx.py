@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from experiments.datasets import _base
+from experiments.data.datasets import _base
 
 CLASS_NAMES = ("t-shirt_top", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle_boot")

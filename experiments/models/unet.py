@@ -7,7 +7,7 @@
          0.13M); the 4×4 level sees the whole image, which a pixel's shape class needs.
          `global_context=True` adds PSPNet's image-level pooling branch at the bottleneck.
 
-Like experiments/models.py: NHWC float inputs already normalized, float32 logits [B, H, W, K],
+Like models/resnet.py: NHWC float inputs already normalized, float32 logits [B, H, W, K],
 float32 parameters, `model.train()` / `model.eval()` switch BatchNorm between batch and running
 statistics (momentum 0.9, epsilon 1e-5 as PyTorch).
 """
@@ -87,12 +87,3 @@ class UNet(nnx.Module):
       x = self.up_conv[i](_upsample2(x))
       x = self.up[i](jnp.concatenate([skips[i], x], axis=-1))
     return self.head(x).astype(jnp.float32)
-
-
-SEG_MODELS = {"unet": UNet}
-
-
-def create_model(name: str, num_classes: int, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
-  if name not in SEG_MODELS:
-    raise ValueError(f"model must be one of {sorted(SEG_MODELS)}, got {name!r}")
-  return SEG_MODELS[name](num_classes, rngs=rngs, **kwargs)

@@ -42,6 +42,21 @@ def normalize(images: jax.Array, mean, std) -> jax.Array:
   return (images.astype(jnp.float32) - mean) / std
 
 
+def mix_gate(key: jax.Array, prob, mixed, clean, *, per_sample: bool = True):
+  """`mixed` where a uniform draw is < prob, else `clean` (pytrees of [B, ...] arrays).
+
+  One draw per sample (or one for the whole batch), shared by every leaf, so an image and its
+  targets are mixed together. The one place the trainer gates a mix by probability (the timm
+  policy's gate is jaxmix's own).
+  """
+  batch = jax.tree_util.tree_leaves(clean)[0].shape[0]
+  use = jax.random.uniform(key, (batch,) if per_sample else ()) < prob
+
+  def pick(m, c):
+    return jnp.where(use.reshape(use.shape + (1,) * (c.ndim - use.ndim)), m, c)
+  return jax.tree_util.tree_map(pick, mixed, clean)
+
+
 def mix_prob(config: ml_collections.ConfigDict, total_steps: int | None, steps_per_epoch: int):
   """config.mix_prob, or a schedule that is 0 for the last config.mix_off_last_epochs epochs."""
   off_steps = int(round(config.mix_off_last_epochs * steps_per_epoch))
@@ -106,12 +121,8 @@ def _variant_fn(config, num_classes: int, num_shards: int, prob):
       images = images.astype(jnp.float32)
     mixed, rows = op(key_op, images, labels, **common, **options)
     p = prob(step) if callable(prob) else prob
-    shape = () if mode == "batch" else images.shape[:1]
-    keep = jax.random.uniform(key_apply, shape) >= p
     clean = jaxmix.one_hot(labels, num_classes, smoothing=common["label_smoothing"])
-    keep_rows = keep if mode == "batch" else keep[:, None]
-    keep_images = keep if mode == "batch" else keep.reshape((-1,) + (1,) * (images.ndim - 1))
-    return jnp.where(keep_images, images, mixed), jnp.where(keep_rows, clean, rows)
+    return mix_gate(key_apply, p, (mixed, rows), (images, clean), per_sample=mode != "batch")
   return apply
 
 

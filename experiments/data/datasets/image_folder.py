@@ -12,9 +12,9 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from experiments.datasets import _base
-from experiments.image_files import CIFAR10_ARCHIVE, CIFAR10_CLASS_NAMES, IMAGE_EXTENSIONS
-from experiments.image_files import read_image_folder
+from experiments.data.datasets import _base
+from experiments.data.image_files import CIFAR10_ARCHIVE, CIFAR10_CLASS_NAMES, IMAGE_EXTENSIONS
+from experiments.data.image_files import read_image_folder
 
 __all__ = ["CIFAR10_ARCHIVE", "CIFAR10_CLASS_NAMES", "IMAGE_EXTENSIONS", "Cifar10Jpeg",
            "image_folder_builder", "read_image_folder"]

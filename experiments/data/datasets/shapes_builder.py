@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from experiments.datasets import _base
-from experiments.datasets import shapes
+from experiments.data.datasets import _base
+from experiments.data.datasets import shapes
 
 
 class JaxmixShapes(_base.ArraysBuilder):

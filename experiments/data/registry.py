@@ -24,7 +24,7 @@ import pathlib
 
 import numpy as np
 
-from experiments import image_files
+from experiments.data import image_files
 
 BUILTIN: tuple[str, ...] = ("shapes", "cifar10_jpeg", "fashion_mnist_idx")
 # TFDS catalogue datasets the experiments know (any other catalogue name works too).
@@ -38,7 +38,7 @@ STREAMED_SHAPE = (224, 224, 3)
 # Published ImageNet statistics: too large to scan, and the usual choice for streamed datasets.
 _IMAGENET_STATS = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
 _STATS_FILE = "jaxmix_stats.json"
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The fixed permutation that picks train subsets and holdouts: the same for every run seed, so that
 # all seeds and methods of a study see the same images.
 _SUBSET_SEED = 20240101
@@ -95,7 +95,7 @@ def check_new_name(name: str) -> None:
 
 
 def _builtin_builder(dataset: str, data_dir: str, source=None):
-  from experiments import datasets  # pylint: disable=g-import-not-at-top
+  from experiments.data import datasets  # pylint: disable=g-import-not-at-top
   if dataset == "shapes":
     return datasets.JaxmixShapes(data_dir=data_dir)
   if dataset == "cifar10_jpeg":
@@ -112,7 +112,7 @@ def prepare(dataset: str, data_dir: str | None = None, source: str | os.PathLike
     source: the archive / folder to prepare from; default: the file in `shared_data_dir()`.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from experiments import datasets  # pylint: disable=g-import-not-at-top
+  from experiments.data import datasets  # pylint: disable=g-import-not-at-top
   if dataset not in BUILTIN:
     raise ValueError(f"dataset must be one of {BUILTIN} to be prepared here, got {dataset!r}; "
                      f"TFDS catalogue datasets need `tfds build {dataset} "

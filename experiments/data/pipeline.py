@@ -2,7 +2,7 @@
 
 A batch goes: `train_batches` (this file, raw uint8 pixels) -> `train.py:train_step` (normalizes
 with `DatasetInfo.mean`/`std`, on device) -> `jaxmix.mix` -> optax update. Which datasets exist and
-their `DatasetInfo` are in `experiments/data_registry.py` (re-exported here).
+their `DatasetInfo` are in `experiments/registry.py` (re-exported here).
 
 The train pipeline is a `grain.MapDataset`:
 
@@ -39,14 +39,14 @@ import time
 import grain
 import numpy as np
 
-from experiments import data_registry
-from experiments.data_registry import DATASETS  # pylint: disable=unused-import
-from experiments.data_registry import DatasetInfo  # pylint: disable=unused-import
-from experiments.data_registry import default_data_dir  # pylint: disable=unused-import
-from experiments.data_registry import get_info  # pylint: disable=unused-import
-from experiments.data_registry import load_split_arrays  # pylint: disable=unused-import
-from experiments.data_registry import prepare  # pylint: disable=unused-import
-from experiments.data_registry import shared_data_dir  # pylint: disable=unused-import
+from experiments.data import registry
+from experiments.data.registry import DATASETS  # pylint: disable=unused-import
+from experiments.data.registry import DatasetInfo  # pylint: disable=unused-import
+from experiments.data.registry import default_data_dir  # pylint: disable=unused-import
+from experiments.data.registry import get_info  # pylint: disable=unused-import
+from experiments.data.registry import load_split_arrays  # pylint: disable=unused-import
+from experiments.data.registry import prepare  # pylint: disable=unused-import
+from experiments.data.registry import shared_data_dir  # pylint: disable=unused-import
 
 # Independent random streams of one run seed.
 _SHUFFLE_STREAM, _AUG_STREAM = 0, 1
@@ -175,19 +175,19 @@ class _StreamedRows:
 
 def _rows(dataset: str, split: str, data_dir: str, *, train_size=None, holdout_size: int = 0):
   """The source of `split` ("train", "test", ..., or "holdout" of the train split)."""
-  if data_registry.is_streamed(dataset, data_dir):
+  if registry.is_streamed(dataset, data_dir):
     if train_size is not None or holdout_size or split == "holdout":
       raise ValueError(f"train_size/holdout_size/split='holdout' need a dataset held in memory; "
                        f"{dataset} is streamed")
-    b = data_registry.builder(dataset, data_dir)
-    return _StreamedRows(b.as_data_source()[data_registry.split_name(b, split)],
-                         data_registry.STREAMED_SHAPE)
+    b = registry.builder(dataset, data_dir)
+    return _StreamedRows(b.as_data_source()[registry.split_name(b, split)],
+                         registry.STREAMED_SHAPE)
   if split == "holdout" and holdout_size <= 0:
     raise ValueError(f"split='holdout' needs holdout_size > 0, got {holdout_size}")
   arrays = load_split_arrays(dataset, "train" if split == "holdout" else split, data_dir)
   if split not in ("train", "holdout") or (train_size is None and not holdout_size):
     return _ArrayRows(arrays)
-  train, holdout = data_registry.subset_indices(
+  train, holdout = registry.subset_indices(
       arrays["label"], train_size=train_size, holdout_size=holdout_size,
       num_classes=get_info(dataset, data_dir).num_classes)
   return _ArrayRows(arrays, holdout if split == "holdout" else train)
@@ -215,7 +215,7 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
   """Infinite shuffled train batches; batch k is a function of (seed, k) only.
 
   Args:
-    dataset: a dataset name (see `data_registry`).
+    dataset: a dataset name (see `registry`).
     batch_size: the GLOBAL batch size; each process gets `batch_size // process_count` examples.
     seed: shuffling and augmentation seed.
     data_dir: prepared-data folder (see `default_data_dir`).
@@ -225,7 +225,7 @@ def train_batches(dataset: str, *, batch_size: int, seed: int, data_dir=None, st
       batch from (seed, k) by `augment_draws`, so that it does not depend on the process count.
     process_index, process_count: this process's slice of every global batch.
     train_size, holdout_size: train on a class-balanced subset of `train_size` examples, none of
-      the `holdout_size` held out (see `data_registry.subset_indices`; the same for every seed).
+      the `holdout_size` held out (see `registry.subset_indices`; the same for every seed).
     prefetch: batches prepared ahead by grain's read threads (0: none).
     num_threads: grain read threads.
     extra_features: more features of the dataset to yield, e.g. ("object_mask",) for shapes

@@ -1,7 +1,7 @@
 """Reading split/class/image folders and archives into uint8 arrays, with Pillow only.
 
 No TensorFlow or TFDS here, so hosts without them (a lent GPU machine) can read the same files
-the TFDS builders in `experiments.datasets` prepare from.
+the TFDS builders in `experiments.data.datasets` prepare from.
 """
 
 from __future__ import annotations
