@@ -141,6 +141,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check(args) -> None:
   """One-line ValueErrors for arguments that cannot run (before any data is read)."""
+  if not args.archive:
+    raise ValueError("--archive (config.archive) must name cifar10-jpeg.tar.gz or its folder")
+  if (args.epochs is None) == (args.budget_s is None):
+    raise ValueError(f"give exactly one of --epochs / --budget-s (config.epochs / "
+                     f"config.budget_s > 0), got {args.epochs} / {args.budget_s}")
   for name in ("epochs", "budget_s", "batch_size", "max_epochs"):
     if getattr(args, name) is not None and getattr(args, name) <= 0:
       raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")

@@ -29,7 +29,6 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Any
 
 from experiments import studies
 # Re-exported: the runner's callers (patch_stats, cifar_reference, tests) find them here.

@@ -24,7 +24,7 @@ from experiments.eval import inference
 from experiments import train
 from experiments.configs import test as test_config
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[3]
 CONFIG = "experiments/configs/test.py"
 # The CLI of experiments.main with every step slowed down by `DELAY` seconds (a test hook
 # injected here, not read from the config).

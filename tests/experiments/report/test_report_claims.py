@@ -2,7 +2,7 @@
 hand-computed intervals, and waits for 3 seeds."""
 
 from experiments import report
-from tests.test_report_sweeps import _cifar_methods, _interval, _write
+from tests.experiments.report.test_report_sweeps import _cifar_methods, _interval, _write
 
 
 def _claim_row(text, number):

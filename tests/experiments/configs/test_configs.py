@@ -15,7 +15,7 @@ from experiments.data import registry as data_registry
 from experiments import train
 from experiments.configs import default
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[3]
 # segmentation.py configures another task (its own fields): checked below.
 # cifar.py takes "DATASET,METHOD" (config_flags' `path:arg`): every row of its table.
 CONFIGS = sorted([str(p.relative_to(REPO)) for p in (REPO / "experiments" / "configs").glob("*.py")

@@ -94,7 +94,7 @@ def test_shapes_other_splits_are_the_same_in_every_process():
   # Python salts str hashes per process (PYTHONHASHSEED): a split's stream must not use hash().
   code = ("import hashlib; from experiments.data.datasets import shapes; "
           "print(hashlib.sha256(shapes.generate(20, split='extra')['image'].tobytes()).hexdigest())")
-  root = pathlib.Path(__file__).resolve().parents[1]
+  root = pathlib.Path(__file__).resolve().parents[3]
   digests = set()
   for hash_seed in ("1", "2"):
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,

@@ -8,6 +8,7 @@ crop/flip draws come from `np.random.default_rng([seed, 1, k])`.
 
 import itertools
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -375,7 +376,7 @@ def test_reading_does_not_import_tensorflow(data_dir):
       assert "tensorflow" not in sys.modules, "TensorFlow was imported"
       print("ok")
   """)
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = str(pathlib.Path(__file__).resolve().parents[3])
   result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           timeout=120, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

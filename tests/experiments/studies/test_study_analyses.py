@@ -1,7 +1,8 @@
 """The studies' per-run analyses on a real (tiny) finished run: what each result JSON stores.
 
 The analysis functions themselves are checked against hand-computed values in
-tests/test_analysis.py; this checks the glue a study runs after training (checkpoint restore,
+tests/experiments/eval/test_analysis.py; this checks the glue a study runs after training
+(checkpoint restore,
 test arrays, class maps from the head) end to end, so a study cannot train for an hour and
 then fail in its analysis.
 """
