@@ -23,6 +23,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from experiments.configs import default
+
 # Fields that do not change what a run computes: a rerun may change them freely.
 NON_RUN_FIELDS = frozenset({
     "data_dir", "eval_batch_size", "log_every_steps", "eval_every_epochs",
@@ -54,7 +56,6 @@ def differing_fields(saved: dict[str, Any], config: ml_collections.ConfigDict) -
   A field the saved run does not have counts as the same when the new config leaves it at its
   default (configs/default.py): fields added to the trainer later keep older runs resumable.
   """
-  from experiments.configs import default  # pylint: disable=g-import-not-at-top
   old, new = _flatten(saved), _flatten(config_to_dict(config))
   defaults = _flatten(config_to_dict(default.get_config()))
   names = sorted(set(old) | set(new))
