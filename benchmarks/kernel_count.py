@@ -151,7 +151,7 @@ def op_cases(num_classes: int = 1000) -> dict:
   """name -> fn(key, images, labels): every op, batch and elem mode, default options.
 
   Every case is the op's default path except "cutmix <mode> patch" (`method="patch"`,
-  the in-place row loop), listed for its while loop.
+  on CUDA the Pallas Triton kernel: one custom call, no while loop).
   """
   import jaxmix  # here, so that parse_hlo stays importable without jaxmix's deps
   c = functools.partial

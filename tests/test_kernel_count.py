@@ -59,11 +59,25 @@ def test_kernels_per_call(h100, name, shape, budget):
   assert stats.kernels <= budget, f"{name}: {stats.kernels} kernels > {budget} ({stats.kinds})"
 
 
-def test_patch_path_loop_is_seen(h100):
-  """The row loop of `method="patch"` is a while today: the parser must see it."""
-  del h100
-  stats = kernel_count.op_stats("cutmix elem patch", SMALL)
-  assert stats.while_loops >= 1
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_patch_path_is_one_triton_kernel(h100, mode):
+  """`method="patch"` on CUDA: the Pallas Triton kernel, no row loop, no host round trip.
+
+  Flip partners pair up, so the paste is one kernel; with the batch donated, the kernel
+  writes into it and XLA adds no copy (not donated, one copy of the input: see below).
+  """
+  fn = kernel_count.op_cases()[f"cutmix {mode} patch"]
+  key = jax.random.key(0)
+  sharding = jax.sharding.SingleDeviceSharding(h100)
+  specs = [jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding) for s in (
+      key, jax.ShapeDtypeStruct(SMALL, jnp.float32), jax.ShapeDtypeStruct(SMALL[:1], jnp.int32))]
+  donated = kernel_count.parse_hlo(
+      jax.jit(fn, donate_argnums=1).trace(*specs).lower().compile().as_text())
+  assert donated.kinds.get("custom-call:__gpu$xla.gpu.triton") == 1, donated
+  assert donated.while_loops == 0 and donated.host_transfers == 0, donated
+  assert "copy" not in donated.kinds, donated
+  kept = kernel_count.op_stats(f"cutmix {mode} patch", SMALL)  # input still live
+  assert kept.kinds.get("copy") == 1 and kept.while_loops == 0, kept
 
 
 # Hand-written optimized HLO: each count below is read off the text, not computed.

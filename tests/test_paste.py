@@ -226,3 +226,21 @@ def test_shifted_last_step_mixes_each_row_once(height, rows_per_step, y1, y2):
                          rows_per_step=rows_per_step)
   want = numpy_paste(x, np.arange(4)[::-1], [y1] * 4, [y2] * 4, [0] * 4, [3] * 4, "NHWC")
   np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+@pytest.mark.parametrize("partner", ["flip", "roll", "permute"])
+def test_vmapped_patch_method_equals_mask_method(mode, partner):
+  """vmap over 3 batches (the patch primitive's batching rule keeps partners per batch)."""
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.integers(0, 256, (3, 6, 9, 7, 2), dtype=np.uint8))
+  labels = jnp.zeros((3, 6), jnp.int32)
+  keys = jax.random.split(jax.random.key(1), 3)
+  run = lambda method: jax.vmap(functools.partial(
+      jaxmix.cutmix, num_classes=4, mode=mode, partner=partner, method=method))(keys, x, labels)[0]
+  # Each batch alone through the mask path: the vmap must not pair across batches.
+  one_by_one = np.stack([np.asarray(jaxmix.cutmix(keys[i], x[i], labels[i], num_classes=4,
+                                                  mode=mode, partner=partner,
+                                                  method="mask")[0]) for i in range(3)])
+  np.testing.assert_array_equal(np.asarray(run("patch")), one_by_one)
+  assert not np.array_equal(one_by_one, np.asarray(x))

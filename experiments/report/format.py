@@ -51,12 +51,13 @@ def fmt_diff(d: dict, scale: float = 100.0, digits: int = 2) -> str:
 
 
 def verdict(d: dict, name: str, lower: str, higher: str, *, what: str = "",
-            measure: str = "", min_seeds: int = 2) -> str:
+            measure: str = "", min_seeds: int = 3) -> str:
   """One sentence on a paired difference, e.g. "cutmix vs baseline: lower error (paired Δ
   -1.20 points, 95% CI [-2.00, -0.40])": `lower` or `higher` (then `what`) only where the
   interval excludes 0, "no difference" where it includes 0, no verdict below `min_seeds`."""
   if d["n"] < min_seeds:
-    return f"{name}: {d['n']} of {min_seeds} paired seeds, no verdict yet."
+    return (f"{name}: {d['n']} of {min_seeds} paired seeds so far; verdict pending until "
+            f"≥{min_seeds} paired seeds.")
   interval = (f"paired Δ{' ' + measure if measure else ''} {100 * d['mean']:+.2f} points, "
               f"95% CI [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}]")
   what = f" {what}" if what else ""

@@ -18,7 +18,7 @@ from experiments.report.results import by_tag, error, occluded, order
 def verdicts_vs_baseline(groups, metric: Callable[[dict], float], what: str,
                          better_if: str = "lower") -> list[str]:
   """A bullet per method: better, worse or no different from the baseline in `what`."""
-  if "baseline" not in groups:
+  if "baseline" not in groups or len(groups) < 2:
     return []
   words = ("better", "worse") if better_if == "lower" else ("worse", "better")
   return ["- " + verdict(stats.paired(groups, m, "baseline", metric), f"{m} vs baseline", *words,

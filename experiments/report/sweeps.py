@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from experiments.configs import default
 from experiments.report import figures
+from experiments.report import regime
 from experiments.report import stats
 from experiments.report.format import diff_vs, fmt_diff, fmt_pm, link, provenance, verdict
 from experiments.report.results import error
@@ -52,21 +53,24 @@ def recipe_difference(a: Mapping, b: Mapping, ignore: Iterable[str]) -> list[str
 
 
 def shared_runs(others: Sequence[dict], method: str, like: dict | None, ignore: Iterable[str],
-                **tags) -> tuple[list[dict], str]:
-  """`cifar_methods` runs of `method` re-tagged for a sweep, if their recipe matches `like`.
+                source: str = "cifar_methods", **tags) -> tuple[list[dict], str]:
+  """`source`'s runs of `method` (`others`) re-tagged for a sweep, if their recipe matches
+  `like`.
 
   Returns (runs, note); runs is empty (and note says why) when the recipes differ or when the
   sweep has no run to compare with yet.
   """
   mine = [r for r in others if r["tags"].get("method") == method]
+  if not mine and like is not None:
+    return [], f"{source} has no {method} runs yet."
   if not mine or like is None:
     return [], ""
   diff = recipe_difference(mine[0], like, ignore)
   if like["summary"]["steps"] != mine[0]["summary"]["steps"]:
     diff.append("steps")
   if diff:
-    return [], f"cifar_methods' {method} runs not shared: their recipe differs in {diff}."
-  return [dict(r, tags={**r["tags"], **tags}, shared_from="cifar_methods") for r in mine], ""
+    return [], f"{source}' {method} runs not shared: their recipe differs in {diff}."
+  return [dict(r, tags={**r["tags"], **tags}, shared_from=source) for r in mine], ""
 
 
 def say(d: dict, what: str, lower: str, higher: str) -> str:
@@ -146,16 +150,21 @@ def section_data_efficiency(name, rows, folder, results) -> list[str]:
            "Every run trains 1,170 steps of 128 images (30 epochs of 5k), so larger sets are "
            "seen for fewer epochs. Top-1 error % on the full test set, mean ± sd over seeds; "
            "gain = CutMix − baseline, paired by seed (negative: CutMix helps), `*` where the "
-           "95% interval excludes 0.", "",
-           "| dataset | train images | epochs | seeds | baseline error % | CutMix error % "
-           "| gain (95% CI) |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "95% interval excludes 0. Regime per size: the baseline's train accuracy over its "
+           f"last {regime.LAST_FRACTION:.0%} of epochs, *fits* from "
+           f"{regime.FIT_ACCURACY:.0%}.", "",
+           "| dataset | train images | epochs | seeds | baseline train accuracy % (regime) "
+           "| baseline error % | CutMix error % | gain (95% CI) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for (dataset, size), g in sorted(groups.items()):
     seeds = len(set(g.get("baseline", {})) | set(g.get("cutmix", {})))
     shared = any(r.get("shared_from") for by in g.values() for r in by.values())
+    fit = regime.of_baseline(list(g.get("baseline", {}).values()))
+    fit_cell = ("–" if fit is None or fit.train_accuracy is None
+                else f"{100 * fit.train_accuracy:.2f} ({regime.word(fit)})")
     lines.append(
         f"| {dataset} | {size}{' (cifar_methods)' if shared else ''} | {1170 * 128 / size:.0f} "
-        f"| {seeds} | {fmt_pm([error(r) for r in g.get('baseline', {}).values()])} "
+        f"| {seeds} | {fit_cell} | {fmt_pm([error(r) for r in g.get('baseline', {}).values()])} "
         f"| {fmt_pm([error(r) for r in g.get('cutmix', {}).values()])} "
         f"| {fmt_diff(mean_gain(g))} |")
   lines += [""] + [f"- {n}" for n in notes] + _efficiency_verdicts(groups) + [""]
@@ -168,18 +177,19 @@ def section_data_efficiency(name, rows, folder, results) -> list[str]:
 # ---------------------------------------------------------------------- aggressive sampling
 
 
-def aggressive_groups(rows: Sequence[dict], results: Mapping[str, Sequence[dict]]):
-  """({setting: {seed: run}}, notes): the sweep, cifar_methods' CutMix default and baseline."""
+def aggressive_groups(rows: Sequence[dict], results: Mapping[str, Sequence[dict]],
+                      source: str = "cifar_methods"):
+  """({setting: {seed: run}}, notes): the sweep, `source`'s CutMix default and baseline."""
   groups: dict[str, dict[int, dict]] = defaultdict(dict)
   for r in rows:
     groups[setting_of(r)][r["seed"]] = r
   notes = []
   like = rows[0] if rows else None
   swept = ("cutmix_alpha", "mix_prob", "cutmix_minmax", "mix_off_last_epochs")
-  default_runs, note = shared_runs(results.get("cifar_methods", []), "cutmix", like, swept)
+  default_runs, note = shared_runs(results.get(source, []), "cutmix", like, swept, source)
   notes += [note] if note else []
-  base, note = shared_runs(results.get("cifar_methods", []), "baseline", like,
-                           swept + ("mix", "mix_alpha"))
+  base, note = shared_runs(results.get(source, []), "baseline", like,
+                           swept + ("mix", "mix_alpha"), source)
   notes += [note] if note else []
   for r in default_runs:
     groups[DEFAULT_SETTING][r["seed"]] = r
@@ -193,13 +203,15 @@ def _setting_rank(setting: str) -> tuple:
 
 
 def section_aggressive(name, rows, folder, results) -> list[str]:
-  """Each sampling setting's error, paired with α = 1, p = 0.5 and with the baseline."""
+  """Each sampling setting's error, paired with α = 1, p = 0.5 and with the baseline (both
+  from the study it shares them with, `regime.BASELINE_FROM`)."""
   del folder
-  groups, notes = aggressive_groups(rows, results)
+  source = regime.BASELINE_FROM.get(name, "cifar_methods")
+  groups, notes = aggressive_groups(rows, results, source)
   lines = [f"**{name}** — {provenance(rows)}", "",
-           "CutMix on the `cifar_methods` recipe; Δ paired by seed, 95% t interval, `*` where it "
+           f"CutMix on the `{source}` recipe; Δ paired by seed, 95% t interval, `*` where it "
            f"excludes 0. `{DEFAULT_SETTING}` (the CutMix paper's CIFAR setting) and `baseline` "
-           "are `cifar_methods`' runs.", "",
+           f"are `{source}`' runs.", "",
            "| setting | seeds | top-1 error % | ECE % | Δ error vs α = 1, p = 0.5 "
            "| Δ error vs baseline |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -215,8 +227,10 @@ def section_aggressive(name, rows, folder, results) -> list[str]:
     if setting not in ("baseline", DEFAULT_SETTING):
       lines.append("- " + say(stats.paired(groups, setting, DEFAULT_SETTING, error),
                               f"{setting} vs {DEFAULT_SETTING}", "lower error", "higher error"))
-  if "alpha1/p1/off_last5" in groups and "alpha1/p1" in groups:
-    lines.append("- " + say(stats.paired(groups, "alpha1/p1/off_last5", "alpha1/p1", error),
-                            "switching prob-1 CutMix off for the last 5 epochs",
-                            "lower error", "higher error"))
+  for setting in sorted(s for s in groups if "/off_last" in s):
+    always, epochs = setting.rsplit("/off_last", 1)
+    if always in groups:   # The same setting with mixing on to the end.
+      lines.append("- " + say(stats.paired(groups, setting, always, error),
+                              f"switching {always} off for the last {epochs} epochs",
+                              "lower error", "higher error"))
   return lines + [""]

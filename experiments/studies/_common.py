@@ -72,6 +72,36 @@ def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[st
   return {"calibration": calibration_from_logits(workdir), "occlusion": curves}
 
 
+def train_fit(trained) -> dict[str, Any]:
+  """The final model's accuracy on its own training images, un-augmented, in eval mode.
+
+  Issue 19's criterion for "the baseline fits" (>= 95%). The running train accuracy in
+  `epochs` is lower: it is measured on cropped and flipped images while the weights move.
+  """
+  from experiments import data_registry, input_pipeline  # Deferred: data only when analyzing.
+  c = trained.config
+  data_dir = c.data_dir or None
+  arrays = input_pipeline.load_split_arrays(c.dataset, "train", data_dir=data_dir)
+  if c.train_size or c.holdout_size:  # 0 means the whole split, as in training.
+    rows, _ = data_registry.subset_indices(
+        arrays["label"], train_size=c.train_size or None, holdout_size=c.holdout_size,
+        num_classes=input_pipeline.get_info(c.dataset, data_dir).num_classes)
+  else:
+    rows = np.arange(len(arrays["label"]))
+  predicted = _predict_fn(trained)(arrays["image"][rows])
+  correct = predicted == np.asarray(arrays["label"])[rows]
+  return {"accuracy": float(np.mean(correct)), "images": int(len(rows))}
+
+
+def with_train_fit(analyze):
+  """`analyze` plus `train_fit`: for the studies whose regime must show that the baseline fits."""
+  def analyze_with_fit(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(analyze(run, workdir, summary))
+    out["train_fit"] = train_fit(inference.load_trained(workdir))
+    return out
+  return analyze_with_fit
+
+
 def class_maps_fn(trained, workdir: str):
   """uint8 images → class activation maps [N, h, w, K] = features · head kernel + bias.
 

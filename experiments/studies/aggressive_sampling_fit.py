@@ -29,5 +29,5 @@ STUDY = studies.Study(
     name="aggressive_sampling_fit",
     question="Where the baseline fits, does CutMix hurt when it mixes every batch?",
     runs=_runs(),
-    analyze=_common.analyze_calibration,
+    analyze=_common.with_train_fit(_common.analyze_calibration),
 )

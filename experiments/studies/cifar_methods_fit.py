@@ -4,8 +4,10 @@
 on 5k images, so every regularizer costs accuracy there. Here the same recipe (SGD + Nesterov,
 cosine, wd 5e-4, crop + flip; the papers' per-method settings) trains the small ResNet at width
 32 (0.3M parameters) on a class-balanced 2.5k subset for 60 epochs, so that the baseline fits
-its training set (train accuracy >= 95% is the regime's criterion, checked by the report from
-each baseline's last epochs). 4 methods x 3 seeds; same seed = same init and batch order.
+its training set: the regime's criterion is the final model's accuracy on its own 2.5k
+training images, un-augmented (`analysis.train_fit`), >= 95%. The probe (baseline, seed 0,
+2-core AMD EPYC) measured 95.2% there, and 94.1% running train accuracy (augmented) in the last
+epochs. 4 methods x 3 seeds; same seed = same init and batch order.
 Evaluated on all 10,000 test images. Compute: 150k training images per run.
 """
 
@@ -29,5 +31,5 @@ STUDY = studies.Study(
     # Seed-major: the first run (baseline, seed 0) is the probe that shows the regime fits.
     runs=[run for seed in SEEDS for method in _common.METHODS
           for run in studies.seeds(lambda m=method: config(m), method, [seed], method=method)],
-    analyze=_common.analyze_robustness,
+    analyze=_common.with_train_fit(_common.analyze_robustness),
 )

@@ -136,9 +136,12 @@ def cutmix(key: jax.Array, images: jax.Array, labels: jax.Array, *, alpha=1.0,
     method: how pixels are pasted; every method gives the same result bit for bit.
       "mask": `where(box_mask, partner_images, images)`, one fused pass that reads
       the batch twice and writes a new one (fuses with neighbouring ops in a jit).
-      "patch": rewrite only the image rows some box covers (`jaxmix._src.paste`),
-      in place when `images` is donated (`jax.jit(..., donate_argnums=...)`) or is
-      a dead intermediate; not donated, XLA copies the batch first. "auto": "mask".
+      "patch": rewrite only what the boxes cover (`jaxmix._src.paste`): on CUDA a
+      Pallas Triton kernel that moves only box pixels, elsewhere (and exported, or
+      with `num_shards > 1`) a loop over image rows; in place when `images` is
+      donated (`jax.jit(..., donate_argnums=...)`) or is a dead intermediate; not
+      donated, XLA copies the batch first. Not differentiable (use "mask").
+      "auto": "mask" on every backend (docs/speed.md says why).
     {targets}
 
   Returns:

@@ -1,11 +1,34 @@
-"""The patch path of CutMix: paste partner boxes row by row, in place when donated.
+"""The patch path of CutMix (`method="patch"`): rewrite only what the boxes cover.
 
-The mask path, `where(box_mask, partner_images, images)`, reads the batch twice and
+Per backend (`paste_patch` dispatches while lowering, so one traced function serves all):
+- CUDA: a Pallas Triton kernel (`paste_pallas`) that loads and stores only box pixels,
+  one launch, no loop (compiled for sm_90 without a GPU; not yet timed on one). In a
+  `jax.export`ed module, on a batch sharded over devices (`num_shards > 1`) and for
+  batches of 2³¹ or more elements: the row loop below (jax refuses to serialize a
+  Triton call; a `pallas_call` has no partitioning rule; the kernel's offsets are int32).
+- TPU: the row loop. The Triton kernel's masked pointer loads have no Mosaic lowering,
+  and jax 0.10.2 cannot lower a Pallas TPU kernel on a machine without a TPU
+  ("Unsupported TPU device kind: cpu"), so no export test could cover one.
+- CPU: the row loop (Pallas runs on a CPU only in its interpreter).
+
+`method="auto"` is the mask path on every backend, from measurement where there is one:
+- CPU (`benchmarks/paste_speed.py`, docs/bench/paste_speed_cpu.txt): the row loop wins
+  only when the batch is donated or a dead intermediate; not donated, XLA copies the
+  batch first and the row loop ties or loses (elem mode), and "auto" cannot see whether
+  the caller donates.
+- CUDA: not measured (no GPU was lent). The kernel moves about a third of the mask
+  path's bytes, but until it is timed the fused mask path stays the default.
+- TPU: not measured; "patch" would be the row loop there.
+
+Why patch: the mask path, `where(box_mask, partner_images, images)`, reads the batch twice and
 writes a whole new batch: about 3× the batch bytes, and outside a larger jit the
 fresh output buffer must be page-faulted in on every call (on a CPU that, not the
-mixing, is most of the time at 224 px). `paste_rows` instead walks the image rows
-that some box covers and rewrites only those rows, so its result can live in the
-input's own buffer.
+mixing, is most of the time at 224 px). The row loop, `paste_rows`, instead walks the
+image rows that some box covers and rewrites only those rows, so its result can live
+in the input's own buffer. Its trip count is static, ceil(H / T) steps of T rows, and
+steps past the box rows skip their slab (measured on this CPU: no slower than the
+earlier loop that ran only the box rows' steps, whose data-dependent predicate XLA:GPU
+copies to the host on every iteration).
 
 Why rows: every pasted pixel comes from the same (row, column) of the partner, so
 row r of the output depends only on row r of the input. Each row slab `[B, W, C]`
@@ -31,13 +54,19 @@ Aliasing rules (XLA, not this code, decides where the result lives):
 Results are bit for bit those of the mask path (pixels are copied, never computed).
 """
 
+import functools
 from typing import Callable, Union
 
 import jax
 from jax import lax
+from jax.extend import core as jex_core
+from jax.interpreters import batching
+from jax.interpreters import mlir
 import jax.numpy as jnp
 
+from jaxmix._src import boxes
 from jaxmix._src import pairing
+from jaxmix._src import paste_pallas
 
 Partners = Union[jax.Array, Callable[[jax.Array], jax.Array]]
 
@@ -133,7 +162,15 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     mixed = jnp.where(mask_shape(inside), gather(slab), slab)
     return lax.dynamic_update_slice_in_dim(out, mixed, start, axis=axis_h)
 
-  steps = (hi - lo + t - 1) // t
+  def step_if_needed(i, out):
+    # Steps past the box rows skip their slab (a cond costs nothing on a CPU; all rows
+    # are visited anyway with `all_rows`, which so needs no cond).
+    return lax.cond(lo + i * t < hi, body, lambda i, out: out, i, out)
+
+  # A static trip count, ceil(H / T): no backend has to read a data-dependent loop
+  # predicate back from the device (XLA:GPU copies it to the host every iteration).
+  steps = -(-height // t)
+  step = body if all_rows else step_if_needed
   # XLA's CPU backend computes selects on 16-bit floats in f32, and the loop over a
   # bf16 / f16 batch then copies the whole batch every step (measured: 50 ms a step
   # at 128x224x224x3). Pixels are only copied, so move those as raw 16-bit words;
@@ -142,8 +179,87 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
   narrow_float = jnp.issubdtype(images.dtype, jnp.floating) and images.dtype.itemsize < 4
   if narrow_float:
     words = lax.bitcast_convert_type(images, jnp.dtype(f"uint{8 * images.dtype.itemsize}"))
-    return lax.bitcast_convert_type(lax.fori_loop(0, steps, body, words), images.dtype)
-  return lax.fori_loop(0, steps, body, images)
+    return lax.bitcast_convert_type(lax.fori_loop(0, steps, step, words), images.dtype)
+  return lax.fori_loop(0, steps, step, images)
+
+
+def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
+               group_size: int):
+  if partner == "permute":
+    gather = lambda a: jnp.take(a, index, axis=0)
+  else:  # flip / roll of each row slab inside each group: static, no gather
+    gather = lambda a: pairing.gather_partners(a, None, partner, len(a) // group_size)
+  return paste_rows(images, gather, boxes.Box(y1, y2, x1, x2), data_format=data_format)
+
+
+def _kernel_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
+                 group_size: int):
+  if images.size >= 2**31:  # the kernel's flat pixel offsets are int32
+    return _rows_rule(images, index, y1, y2, x1, x2, partner=partner,
+                      data_format=data_format, group_size=group_size)
+  return paste_pallas.paste_kernel(images, index, boxes.Box(y1, y2, x1, x2),
+                                   data_format=data_format, involution=partner == "flip")
+
+
+# One primitive, lowered per platform. Not `lax.platform_dependent`: its branches are
+# all lowered for every export platform, and a Triton `pallas_call` cannot be lowered
+# for TPU. A primitive's per-platform rules each lower for their own platform only, so
+# `jax.export(..., platforms=["tpu", "cuda"])` carries the kernel for CUDA and the row
+# loop for TPU (and CPU). No JVP or transpose rule: not differentiable (nor was the
+# earlier data-dependent while loop in reverse mode); the mask path is.
+paste_patch_p = jex_core.Primitive("jaxmix_paste_patch")
+paste_patch_p.def_abstract_eval(lambda images, *_, **__: images)  # same shape, dtype
+paste_patch_p.def_impl(functools.partial(
+    jax.jit, static_argnames=("partner", "data_format", "group_size"))(
+    lambda *args, **params: paste_patch_p.bind(*args, **params)))  # eager: compiled once
+mlir.register_lowering(paste_patch_p, mlir.lower_fun(_rows_rule, multiple_results=False))
+
+
+def _batch_rule(args, dims, **params):
+  """vmap over N batches of B: one batch of N·B whose partners stay in their own B."""
+  size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+  images, index, *coords = (
+      jnp.broadcast_to(a, (size,) + a.shape) if d is None else jnp.moveaxis(a, d, 0)
+      for a, d in zip(args, dims))
+  n, b = images.shape[:2]
+  index = (index + b * jnp.arange(n, dtype=jnp.int32)[:, None]).reshape(n * b)
+  coords = [jnp.broadcast_to(c.reshape(n, -1), (n, b)).reshape(n * b) for c in coords]
+  # Flip pairs stay pairs (i <-> B-1-i inside each batch): the same kernel choice holds.
+  out = paste_patch_p.bind(images.reshape((n * b,) + images.shape[2:]), index, *coords,
+                           **params)  # group_size stays B: partners stay in their batch
+  return out.reshape(images.shape), 0
+
+
+batching.primitive_batchers[paste_patch_p] = _batch_rule
+
+
+def _cuda_lowering(ctx, *args, **params):
+  # `jax.export` refuses the Triton custom call (its format may change with any jaxlib:
+  # no compatibility guarantee), so a serialized module carries the row loop instead.
+  exporting = getattr(getattr(ctx.module_context, "lowering_parameters", None),
+                      "for_export", False)
+  rule = _rows_rule if exporting else _kernel_rule
+  return mlir.lower_fun(rule, multiple_results=False)(ctx, *args, **params)
+
+
+mlir.register_lowering(paste_patch_p, _cuda_lowering, platform="cuda")
+
+def paste_patch(images: jax.Array, partner_index: jax.Array, box, *, partner: str,
+                data_format: str = "NHWC") -> jax.Array:
+  """The patch path for one group of partners, by platform (see the module docstring).
+
+  Args:
+    images: [B, H, W, C] (or NCHW), any dtype.
+    partner_index: int32 [B]; must be `pairing.partner_index(key, B, partner)`, as
+      the row loop re-derives flip and roll partners from `partner` alone.
+    box: `Box` of scalars (batch mode) or [B] arrays.
+    partner: "flip", "roll" or "permute".
+    data_format: "NHWC" or "NCHW".
+  """
+  coords = [jnp.asarray(c, jnp.int32) for c in (box.y1, box.y2, box.x1, box.x2)]
+  return paste_patch_p.bind(images, jnp.asarray(partner_index, jnp.int32), *coords,
+                            partner=partner, data_format=data_format,
+                            group_size=images.shape[0])
 
 
 def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
@@ -151,16 +267,17 @@ def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
   """CutMix's apply step (`MixOp.apply`) on the patch path.
 
   The skeleton (`mixing.mix_batch`) hands apply the gathered partner batch; this
-  apply ignores it, so XLA drops that gather, and pastes row by row from partners
-  re-derived with the skeleton's documented `key_partner, _ = split(key)`: the same
-  samples as the mask path.
+  apply ignores it, so XLA drops that gather, and pastes from partners re-derived with
+  the skeleton's documented `key_partner, _ = split(key)`: the same samples as the mask
+  path.
   """
   key_partner, _ = jax.random.split(key)
   local = batch_size // num_shards
+  # Drawn once, not once per loop step (the kernel reads it; permute's row loop too).
+  index = pairing.partner_index(key_partner, batch_size, partner, num_shards)
   if partner == "permute":
-    # Drawn once, not once per loop step; gathered inside each group of B / S
-    # (as `pairing.gather_partners` does) so a sharded batch needs no all-gather.
-    index = pairing.partner_index(key_partner, batch_size, partner, num_shards)
+    # Gathered inside each group of B / S (as `pairing.gather_partners` does) so a
+    # sharded batch needs no all-gather.
     local_index = (index.reshape(num_shards, local)
                    - (jnp.arange(num_shards, dtype=index.dtype) * local)[:, None])
 
@@ -170,7 +287,10 @@ def cutmix_apply(key, batch_size: int, *, partner: str, num_shards: int = 1,
       return jnp.take_along_axis(grouped, idx, axis=1).reshape(a.shape)
   else:  # flip / roll: a reshape and a static flip or roll of each row slab
     partners = lambda a: pairing.gather_partners(a, key_partner, partner, num_shards)
-  # Sharded (num_shards > 1): visit all rows rather than reduce box rows over devices.
+  if num_shards == 1:
+    return lambda params, x, partner_x: paste_patch(x, index, params["box"], partner=partner,
+                                                    data_format=data_format)
+  # Sharded: the row loop over all rows (no reduction over devices). Not the kernel: a
+  # `pallas_call` has no partitioning rule, so XLA would gather the batch onto each device.
   return lambda params, x, partner_x: paste_rows(x, partners, params["box"],
-                                                 data_format=data_format,
-                                                 all_rows=num_shards > 1)
+                                                 data_format=data_format, all_rows=True)

@@ -55,3 +55,29 @@ def test_class_maps_average_to_the_logits(finished_run):
   maps = _common.class_maps_fn(trained, workdir)(images)
   np.testing.assert_allclose(maps.mean(axis=(1, 2)), np.asarray(trained.logits_fn(images)),
                              rtol=1e-4, atol=1e-4)
+
+
+def test_train_fit_is_the_accuracy_on_the_runs_own_training_images(finished_run):
+  """Issue 19's fit criterion: eval-mode accuracy on the un-augmented training rows it used."""
+  from experiments import data_registry, input_pipeline
+  from experiments.eval import inference
+  workdir, _ = finished_run
+  trained = inference.load_trained(workdir)
+  config = trained.config
+  train = input_pipeline.load_split_arrays(config.dataset, "train", data_dir=None)
+  logits = np.concatenate([np.asarray(trained.logits_fn(train["image"][i:i + 256]))
+                           for i in range(0, len(train["label"]), 256)])
+  expected = np.mean(logits.argmax(-1) == train["label"])
+  fit = _common.train_fit(trained)
+  assert fit["images"] == len(train["label"])
+  assert fit["accuracy"] == pytest.approx(expected, abs=1e-9)
+
+  # On a class-balanced subset: only its rows count.
+  with config.unlocked():
+    config.train_size = 40
+  rows, _ = data_registry.subset_indices(train["label"], train_size=40,
+                                         num_classes=int(train["label"].max()) + 1)
+  subset = _common.train_fit(trained)
+  assert subset["images"] == 40
+  assert subset["accuracy"] == pytest.approx(np.mean(logits[rows].argmax(-1) == train["label"][rows]),
+                                             abs=1e-9)
