@@ -13,6 +13,7 @@ from experiments.eval import inference
 from experiments.train import checkpointing
 from experiments.configs import cifar
 from experiments.configs import default
+from experiments.data import registry
 
 METHODS, VARIANTS = cifar.METHODS, cifar.VARIANTS   # The one method map: configs/cifar.py.
 
@@ -58,8 +59,7 @@ def _predict_fn(trained, batch_size: int = 500):
 
 
 def _test_arrays(config):
-  from experiments.data import pipeline  # Deferred: data only when analyzing.
-  return pipeline.load_split_arrays(config.dataset, "test", data_dir=config.data_dir or None)
+  return registry.load_split_arrays(config.dataset, "test", data_dir=config.data_dir or None)
 
 
 def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,14 +78,13 @@ def train_fit(trained) -> dict[str, Any]:
   Issue 19's criterion for "the baseline fits" (>= 95%). The running train accuracy in
   `epochs` is lower: it is measured on cropped and flipped images while the weights move.
   """
-  from experiments import data_registry, input_pipeline  # Deferred: data only when analyzing.
   c = trained.config
   data_dir = c.data_dir or None
-  arrays = input_pipeline.load_split_arrays(c.dataset, "train", data_dir=data_dir)
+  arrays = registry.load_split_arrays(c.dataset, "train", data_dir=data_dir)
   if c.train_size or c.holdout_size:  # 0 means the whole split, as in training.
-    rows, _ = data_registry.subset_indices(
+    rows, _ = registry.subset_indices(
         arrays["label"], train_size=c.train_size or None, holdout_size=c.holdout_size,
-        num_classes=input_pipeline.get_info(c.dataset, data_dir).num_classes)
+        num_classes=registry.get_info(c.dataset, data_dir).num_classes)
   else:
     rows = np.arange(len(arrays["label"]))
   predicted = _predict_fn(trained)(arrays["image"][rows])

@@ -59,7 +59,8 @@ def test_class_maps_average_to_the_logits(finished_run):
 
 def test_train_fit_is_the_accuracy_on_the_runs_own_training_images(finished_run):
   """Issue 19's fit criterion: eval-mode accuracy on the un-augmented training rows it used."""
-  from experiments import data_registry, input_pipeline
+  from experiments.data import pipeline as input_pipeline
+  from experiments.data import registry as data_registry
   from experiments.eval import inference
   workdir, _ = finished_run
   trained = inference.load_trained(workdir)

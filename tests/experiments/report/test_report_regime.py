@@ -6,7 +6,7 @@ import pytest
 
 from experiments import report
 from experiments.report import regime
-from tests.test_report_sweeps import _cifar_methods, _interval, _run, _write
+from tests.experiments.report.test_report_sweeps import _cifar_methods, _interval, _run, _write
 
 # The cifar_methods_fit regime (experiments/studies/cifar_methods_fit.py), as its JSONs record it.
 FIT_RECIPE = dict(dataset="cifar10_jpeg", model_kwargs={"width": 32}, train_size=2500,
