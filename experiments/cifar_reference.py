@@ -9,11 +9,15 @@ runs would not. Same seed = same initialization, batch order, crop/flip and mixi
 
 The host needs jax, flax, optax, numpy, Pillow and ml_collections only (no TFDS or grain: the
 archive is decoded here), so it runs on a lent GPU machine. Train step, optimizer, mixing and
-analyses are the CPU studies' own (`train.train_step`, `augment.make_augment_fn`,
-`analysis.calibration` / `occlusion_curves`). Crop + flip run on device (zero padding 4, as
-`input_pipeline.crop_and_flip`) with JAX draws instead of the CPU pipeline's NumPy ones.
+analyses are the CPU studies' own: the trainer's stacked mode (`train/stacked.py`: the one
+`train_step` with the classification task's `prepare`), `analysis.calibration` /
+`occlusion_curves`. Crop + flip run on device (zero padding 4, as `data.pipeline.crop_and_flip`)
+with JAX draws instead of the CPU pipeline's NumPy ones. This file is the study around it:
+arguments, data, the results in the study runner's schema.
 
   python -m experiments.cifar_reference --archive ../shared/data/cifar10-jpeg.tar.gz --epochs 15
+  python -m experiments.main --config experiments/configs/cifar_reference.py \
+      --config.archive=../shared/data/cifar10-jpeg.tar.gz --config.epochs=15 --workdir OUT
   python -m experiments.cifar_reference --archive ... --budget-s 300   # the most epochs that fit
   python -m experiments.cifar_reference --archive ... --methods baseline cutmix --budget-s 400 \
       --name cifar_reference_long   # fewer models, more epochs: a separate result set
@@ -28,12 +32,9 @@ pack --out into one archive (`tar czf $OUT/results.tgz -C <out> .`) and keep the
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
-import json
 import os
 import pathlib
-import platform
 import re
 import shlex
 import sys
@@ -44,11 +45,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.eval import analysis
-from experiments import augment
-from experiments import data_registry
-from experiments import image_files
+from experiments.eval import inference
+from experiments.data import image_files
+from experiments.data import registry
+from experiments.train import stacked
 from experiments import study as study_runner
-from experiments import train
 from experiments.studies import _common
 
 STUDY = "cifar_reference"
@@ -70,7 +71,7 @@ def load_cifar(archive: str | os.PathLike, train_size: int = 0):
     keep = np.sort(np.random.default_rng(0).permutation(len(train_split["label"]))[:train_size])
     train_split = {k: v[keep] for k, v in train_split.items()}
   mean, std = image_files.channel_stats(train_split["image"])
-  info = data_registry.DatasetInfo(
+  info = registry.DatasetInfo(
       name="cifar10_jpeg", num_classes=len(class_names),
       image_shape=tuple(train_split["image"].shape[1:]), num_train=len(train_split["label"]),
       num_eval=len(test_split["label"]), mean=mean, std=std, class_names=class_names)
@@ -97,130 +98,13 @@ def method_configs(methods, *, epochs: int, batch_size: int, learning_rate: floa
   return configs
 
 
-def crop_and_flip(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
-  """Zero-pad by `pad`, take a random H×W window, mirror half: `input_pipeline.crop_and_flip`
-  on device, with the offsets and flips drawn from `key`."""
-  b, h, w, c = images.shape
-  offset_key, flip_key = jax.random.split(key)
-  offsets = jax.random.randint(offset_key, (b, 2), 0, 2 * pad + 1)
-  flips = jax.random.bernoulli(flip_key, 0.5, (b,))
-  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-
-  def one(image, offset, flip):
-    crop = jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (h, w, c))
-    return jnp.where(flip, crop[:, ::-1], crop)
-  return jax.vmap(one)(padded, offsets, flips)
-
-
-def warmup_cosine(peak: float, warmup_steps: int, total_steps):
-  """`train.make_schedule`'s cosine (optax.warmup_cosine_decay_schedule from 0 to `peak` and
-  back to 0) with `total_steps` allowed to be a traced value, so the epochs can be chosen after
-  the step is compiled."""
-  def schedule(count):
-    count = jnp.asarray(count, jnp.float32)
-    warm = peak * count / max(warmup_steps, 1)
-    decay = jnp.maximum(jnp.asarray(total_steps, jnp.float32) - warmup_steps, 1.0)
-    frac = jnp.clip((count - warmup_steps) / decay, 0.0, 1.0)
-    return jnp.where(count < warmup_steps, warm, 0.5 * peak * (1.0 + jnp.cos(jnp.pi * frac)))
-  return schedule
-
-
-
-STACKINGS = ("vmap", "scan")
-
-
-def make_train_step(configs, info, graphdef, steps_per_epoch: int, stacking: str = "vmap"):
-  """jit(step)(states, images, labels, epoch_idx, i, crop_keys, mix_keys, methods, total_steps).
-
-  Stacked models m = 0..M-1 train on images[epoch_idx[i, m]] with their own crop key, mix key
-  and method index (into `configs`' order). `stacking`: "vmap" batches the M models into one
-  step (XLA turns their convolutions into grouped ones); "scan" runs them one after another
-  inside the step (dense convolutions, one compiled model).
-  """
-  if stacking not in STACKINGS:
-    raise ValueError(f"stacking must be one of {STACKINGS}, got {stacking!r}")
-  config = next(iter(configs.values()))
-  warmup = int(round(config.warmup_epochs * steps_per_epoch))
-  augments = [augment.make_augment_fn(c, info) for c in configs.values()]
-
-  def augment_by_method(method, key, images, labels, step=None):
-    del step  # No method here schedules its mixing.
-    return jax.lax.switch(method, augments, key, images, labels)
-
-  def step(states, images, labels, epoch_idx, i, crop_keys, mix_keys, methods, total_steps):
-    idx = jax.lax.dynamic_index_in_dim(epoch_idx, i, keepdims=False)          # [M, B]
-    global_step = states.step[0]
-    batch_images = jax.vmap(crop_and_flip)(
-        jax.vmap(jax.random.fold_in, (0, None))(crop_keys, global_step), images[idx])
-    tx = train.make_optimizer(config, warmup_cosine(config.learning_rate, warmup, total_steps))
-
-    def one(state, image, label, mix_key, method):
-      return train.train_step(state, {"image": image, "label": label}, mix_key,
-                              graphdef=graphdef, tx=tx,
-                              augment_fn=functools.partial(augment_by_method, method))
-    per_model = (states, batch_images, labels[idx], mix_keys, methods)
-    if stacking == "vmap":
-      return jax.vmap(one)(*per_model)
-    _, out = jax.lax.scan(lambda carry, xs: (carry, one(*xs)), None, per_model)
-    return out
-
-  return jax.jit(step)
-
-
-def init_states(configs, info, seeds):
-  """(train graphdef, eval graphdef, stacked TrainState, per-model mix keys, crop keys, method
-  ids, run names); models are method-major, seed-minor, and a seed's models share init."""
-  config = next(iter(configs.values()))
-  tx = train.make_optimizer(config, warmup_cosine(config.learning_rate, 1, 2))
-  states, mix_keys, crop_keys, methods, names = [], [], [], [], []
-  for m_index, method in enumerate(configs):
-    for seed in seeds:
-      # As train.train_and_evaluate splits it: init and mix keys from the seed.
-      init_key, mix_key = jax.random.split(jax.random.key(seed))
-      graphdef, eval_graphdef, state = train.create_train_state(config, info, tx, init_key)
-      states.append(state)
-      mix_keys.append(mix_key)
-      crop_keys.append(jax.random.fold_in(jax.random.key(seed), 1))
-      methods.append(m_index)
-      names.append((method, seed))
-  stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
-  return (graphdef, eval_graphdef, stacked, jnp.stack(mix_keys), jnp.stack(crop_keys),
-          jnp.asarray(methods, jnp.int32), names)
-
-
-def epoch_batches(names, epoch: int, num_train: int, batch_size: int) -> np.ndarray:
-  """int32 [steps, M, B]: each model's batches of `epoch`, a permutation fixed by its seed."""
-  steps = num_train // batch_size
-  per_seed = {seed: np.random.default_rng([seed, epoch]).permutation(num_train)[
-      :steps * batch_size].reshape(steps, batch_size) for seed in {s for _, s in names}}
-  return np.stack([per_seed[seed] for _, seed in names], axis=1).astype(np.int32)
-
-
 def predict_logits(eval_fn, params, batch_stats, images: np.ndarray, chunk: int = 2500):
   """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C]."""
-  out, chunk = [], min(chunk, len(images))
-  for start in range(0, len(images), chunk):
-    part = images[start:start + chunk]
-    pad = chunk - len(part)
-    if pad:   # One compiled shape.
-      part = np.concatenate([part, np.zeros((pad,) + part.shape[1:], part.dtype)])
-    out.append(np.asarray(eval_fn(params, batch_stats, part), np.float32)[:, :chunk - pad])
-  return np.concatenate(out, axis=1)
+  return inference.in_batches(lambda part: eval_fn(params, batch_stats, part), images,
+                              min(chunk, len(images)), axis=1).astype(np.float32)
 
 
-def _run_step(step_fn, images, labels, crop_keys, mix_keys, method_ids, states, epoch_idx, i,
-              total_steps):
-  return step_fn(states, images, labels, epoch_idx, jnp.int32(i), crop_keys, mix_keys,
-                 method_ids, jnp.int32(total_steps))
-
-
-def choose_epochs(seconds_per_step: float, steps_per_epoch: int, budget_s: float,
-                  max_epochs: int) -> int:
-  """The most whole epochs whose training fits `budget_s` (at least 1, at most `max_epochs`)."""
-  return int(max(1, min(max_epochs, budget_s // (seconds_per_step * steps_per_epoch))))
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(prog="python -m experiments.cifar_reference",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--archive", required=True, help="cifar10-jpeg.tar.gz (or its folder)")
@@ -237,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="peak; 0.1 per 128 images as in the CPU studies")
   parser.add_argument("--train-size", type=int, default=0, help="0: all training images")
   parser.add_argument("--width", type=int, default=64, help="ResNet base width (64: the reference)")
-  parser.add_argument("--stacking", default="auto", choices=("auto",) + STACKINGS,
+  parser.add_argument("--stacking", default="auto", choices=("auto",) + stacked.STACKINGS,
                       help="how the models share a step; auto: the faster after 20 steps each")
   parser.add_argument("--test-size", type=int, default=0, help="0: all test images")
   parser.add_argument("--name", default=STUDY,
@@ -248,21 +132,55 @@ def main(argv: list[str] | None = None) -> int:
                       help="commit of this code, recorded instead of the host's git HEAD "
                            "(a device copy's .git may be stale)")
   args = parser.parse_args(argv)
+  try:
+    check(args)
+  except ValueError as e:
+    parser.error(str(e))
+  return args
+
+
+def check(args) -> None:
+  """One-line ValueErrors for arguments that cannot run (before any data is read)."""
+  if not args.archive:
+    raise ValueError("--archive (config.archive) must name cifar10-jpeg.tar.gz or its folder")
+  if (args.epochs is None) == (args.budget_s is None):
+    raise ValueError(f"give exactly one of --epochs / --budget-s (config.epochs / "
+                     f"config.budget_s > 0), got {args.epochs} / {args.budget_s}")
   for name in ("epochs", "budget_s", "batch_size", "max_epochs"):
     if getattr(args, name) is not None and getattr(args, name) <= 0:
-      parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+      raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
   if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-    parser.error(f"--seeds must be distinct and >= 0, got {args.seeds}")
+    raise ValueError(f"--seeds must be distinct and >= 0, got {args.seeds}")
   if not os.path.exists(args.archive):
-    parser.error(f"--archive {args.archive} does not exist")
+    raise ValueError(f"--archive {args.archive} does not exist")
   if not re.fullmatch(r"[a-z0-9_]+", args.name):
-    parser.error(f"--name must be lowercase letters, digits and _, got {args.name!r}")
+    raise ValueError(f"--name must be lowercase letters, digits and _, got {args.name!r}")
   args.out = args.out or RESULTS / args.name
 
+
+def args_from_config(config, workdir: str | None = None) -> argparse.Namespace:
+  """The arguments of a configs/cifar_reference.py config (`python -m experiments.main`):
+  its fields are this command's flags; 0 / empty means the flag's default."""
+  return argparse.Namespace(
+      archive=config.archive, epochs=config.epochs or None, budget_s=config.budget_s or None,
+      max_epochs=config.max_epochs, seeds=list(config.seeds), methods=list(config.methods),
+      batch_size=config.batch_size, learning_rate=config.learning_rate,
+      train_size=config.train_size, width=config.width, stacking=config.stacking,
+      test_size=config.test_size, name=config.name,
+      out=pathlib.Path(workdir) if workdir else None, code_commit=config.code_commit)
+
+
+def main(argv: list[str] | None = None) -> int:
+  return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+  """Trains every (method, seed) model stacked and writes one result JSON per model."""
   t_start = time.perf_counter()
   train_split, test_split, info = load_cifar(args.archive, args.train_size)
   if info.num_train < args.batch_size:
-    parser.error(f"--batch-size {args.batch_size} exceeds the {info.num_train} training images")
+    raise ValueError(f"--batch-size {args.batch_size} exceeds the {info.num_train} training "
+                     f"images")
   steps_per_epoch = info.num_train // args.batch_size
   print(f"decoded {info.num_train} train / {info.num_eval} test images in "
         f"{time.perf_counter() - t_start:.1f}s on {jax.devices()[0].device_kind}", flush=True)
@@ -270,62 +188,30 @@ def main(argv: list[str] | None = None) -> int:
   configs = method_configs(args.methods, epochs=args.epochs or 1, batch_size=args.batch_size,
                            learning_rate=args.learning_rate, train_size=args.train_size,
                            model_kwargs=model_kwargs)
-  graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = init_states(
+  graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = stacked.init_states(
       configs, info, args.seeds)
   images, labels = jnp.asarray(train_split["image"]), jnp.asarray(train_split["label"], jnp.int32)
-  idx = jnp.asarray(epoch_batches(names, 0, info.num_train, args.batch_size))
-
-  # Compile each candidate stacking and time 20 steps of it on a throwaway copy of the initial
-  # models; train with the fastest (and, for --budget-s, as many epochs as fit).
-  probes, steppers = {}, {}
-  for stacking in (STACKINGS if args.stacking == "auto" else (args.stacking,)):
-    step_fn = make_train_step(configs, info, graphdef, steps_per_epoch, stacking)
-    steppers[stacking] = functools.partial(_run_step, step_fn, images, labels, crop_keys,
-                                           mix_keys, method_ids)
-    t0 = time.perf_counter()
-    probe = jax.block_until_ready(steppers[stacking](states, idx, 0, steps_per_epoch))[0]
-    compile_s = time.perf_counter() - t0
-    n_probe = min(20, steps_per_epoch)
-    t0 = time.perf_counter()
-    for i in range(n_probe):
-      probe, _ = steppers[stacking](probe, idx, i, steps_per_epoch)
-    jax.block_until_ready(probe)
-    probes[stacking] = {"compile_s": compile_s,
-                        "ms_per_step": 1e3 * (time.perf_counter() - t0) / n_probe}
-    print(f"{stacking}: compiled in {compile_s:.0f}s, {probes[stacking]['ms_per_step']:.1f} ms "
-          f"per step of {len(names)} models", flush=True)
+  idx = jnp.asarray(stacked.epoch_batches(names, 0, info.num_train, args.batch_size))
+  log = lambda line: print(line, flush=True)
+  # Train with the fastest stacking (and, for --budget-s, as many epochs as fit).
+  steppers, probes = stacked.probe_stackings(
+      configs, info, stacked.STACKINGS if args.stacking == "auto" else (args.stacking,),
+      graphdef, states, (images, labels, crop_keys, mix_keys, method_ids), idx, steps_per_epoch,
+      log=log)
   stacking = min(probes, key=lambda k: probes[k]["ms_per_step"])
-  run_step = steppers[stacking]
-  epochs = args.epochs or choose_epochs(probes[stacking]["ms_per_step"] / 1e3, steps_per_epoch,
-                                        args.budget_s, args.max_epochs)
-  print(f"training with {stacking} for {epochs} epochs", flush=True)
+  epochs = args.epochs or stacked.choose_epochs(probes[stacking]["ms_per_step"] / 1e3,
+                                                steps_per_epoch, args.budget_s, args.max_epochs)
+  log(f"training with {stacking} for {epochs} epochs")
   configs = method_configs(args.methods, epochs=epochs, batch_size=args.batch_size,
                            learning_rate=args.learning_rate, train_size=args.train_size,
                            model_kwargs=model_kwargs)
-  total_steps = epochs * steps_per_epoch
-
   t_train = time.perf_counter()
-  history = []
-  for epoch in range(epochs):
-    idx = jnp.asarray(epoch_batches(names, epoch, info.num_train, args.batch_size))
-    step_metrics = []
-    for i in range(steps_per_epoch):
-      states, out = run_step(states, idx, i, total_steps)
-      step_metrics.append(out)
-    means = jax.tree_util.tree_map(lambda *xs: np.mean(np.stack(xs), axis=0),
-                                   *jax.device_get(step_metrics))
-    if not np.all(np.isfinite(means["loss"])):
-      raise train.NonFiniteLossError(f"non-finite training loss in epoch {epoch + 1}: "
-                                     f"{dict(zip(names, means['loss']))}")
-    history.append({"epoch": float(epoch + 1), "train_loss": means["loss"],
-                    "train_accuracy": means["accuracy"]})
-    print(f"epoch {epoch + 1}/{epochs}: {time.perf_counter() - t_train:.0f}s, train accuracy "
-          + " ".join(f"{a:.3f}" for a in means["accuracy"]), flush=True)
+  states, history = stacked.train_epochs(steppers[stacking], states, names, epochs=epochs,
+                                         num_train=info.num_train, batch_size=args.batch_size,
+                                         log=log)
   train_s = time.perf_counter() - t_train
 
-  eval_one = functools.partial(train.eval_logits, graphdef=eval_graphdef, mean=info.mean,
-                               std=info.std)
-  eval_all = jax.jit(jax.vmap(eval_one, in_axes=(0, 0, None)))
+  eval_all = stacked.eval_fn(eval_graphdef, info)
   test_images, test_labels = test_split["image"], np.asarray(test_split["label"])
   if 0 < args.test_size < len(test_labels):   # A fixed random subset (the split is by class).
     keep = np.sort(np.random.default_rng(1).permutation(len(test_labels))[:args.test_size])
@@ -341,26 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(args, configs, info, names, states, eval_all, logits, test_images, test_labels,
                   history, epochs, steps_per_epoch, train_s, stacking, probes) -> None:
   """One JSON per model, in the study runner's schema, so `experiments.report` reads them."""
-  # A device copy of the tree may carry a stale .git: the commit named on the command wins.
-  commit, dirty = ((args.code_commit, False) if args.code_commit
-                   else study_runner.git_commit())
-  argv = ["python", "-m", "experiments.cifar_reference", "--archive", "cifar10-jpeg.tar.gz",
-          "--epochs", str(epochs), "--batch-size", str(args.batch_size),
-          "--learning-rate", str(args.learning_rate), "--stacking", stacking]
-  for flag in ("train_size", "test_size"):
-    if getattr(args, flag):
-      argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-  if list(args.methods) != list(_common.METHODS):
-    argv += ["--methods", *args.methods]
-  if list(args.seeds) != [0, 1, 2]:
-    argv += ["--seeds", *map(str, args.seeds)]
-  if args.width != 64:
-    argv += ["--width", str(args.width)]
-  if args.name != STUDY:
-    argv += ["--name", args.name]
-  command = shlex.join(argv)
+  command = reproducing_command(args, epochs, stacking)
   n_models = len(names)
-  args.out.mkdir(parents=True, exist_ok=True)
   for m, (method, seed) in enumerate(names):
     model_state = jax.tree_util.tree_map(lambda a, m=m: a[m], states)
     predict = functools.partial(_predict_one, eval_all, model_state)
@@ -386,17 +254,31 @@ def write_results(args, configs, info, names, states, eval_all, logits, test_ima
                      "occlusion": analysis.occlusion_curves(predict, test_images, test_labels,
                                                             mean=info.mean)},
         "train_images": epochs * steps_per_epoch * args.batch_size,
-        "wall_time_s": train_s, "device": study_runner.device_info(), "host": platform.node(),
-        "git_commit": commit, "git_dirty": dirty,
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": train_s, **study_runner.provenance(args.code_commit),
         "command": command, "study_command": command,
     }
-    path = args.out / f"{method}__seed{seed}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
+    study_runner.write_result(args.out / f"{method}__seed{seed}.json", result)
     print(f"{method}/seed{seed}: test accuracy {result['summary']['eval_accuracy']:.4f}, "
           f"ECE {calibration['ece']:.4f}", flush=True)
+
+
+def reproducing_command(args, epochs: int, stacking: str) -> str:
+  """The `--epochs` command that trains these models again (a --budget-s run names its epochs)."""
+  argv = ["python", "-m", "experiments.cifar_reference", "--archive", "cifar10-jpeg.tar.gz",
+          "--epochs", str(epochs), "--batch-size", str(args.batch_size),
+          "--learning-rate", str(args.learning_rate), "--stacking", stacking]
+  for flag in ("train_size", "test_size"):
+    if getattr(args, flag):
+      argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+  if list(args.methods) != list(_common.METHODS):
+    argv += ["--methods", *args.methods]
+  if list(args.seeds) != [0, 1, 2]:
+    argv += ["--seeds", *map(str, args.seeds)]
+  if args.width != 64:
+    argv += ["--width", str(args.width)]
+  if args.name != STUDY:
+    argv += ["--name", args.name]
+  return shlex.join(argv)
 
 
 def _predict_one(eval_all, model_state, images):
@@ -406,4 +288,8 @@ def _predict_one(eval_all, model_state, images):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  try:
+    sys.exit(main())
+  except ValueError as e:   # A user error found after parsing (e.g. a too-small archive).
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)

@@ -25,8 +25,10 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
-from experiments import checkpointing
+from experiments import cifar_reference
+from experiments import train
 from experiments.eval import metrics
+from experiments.train import checkpointing
 
 FLAGS = flags.FLAGS
 USAGE_ERROR = 2
@@ -58,7 +60,7 @@ def maybe_initialize_distributed(config, coordinator_address=None, num_processes
         num_processes=num_processes or int(os.environ["JAX_NUM_PROCESSES"]),
         process_id=(process_id if process_id is not None
                     else int(os.environ["JAX_PROCESS_ID"])))
-  elif config.distributed:
+  elif config.get("distributed", False):
     jax.distributed.initialize()
 
 
@@ -77,10 +79,11 @@ def check_config_overrides(argv: list[str], default_config: str | None = None) -
     return
   if not os.path.exists(path.split(":", 1)[0]):
     raise app.UsageError(f"config file {path} not found")
-  spec = importlib.util.spec_from_file_location("_config", path.split(":", 1)[0])
+  file, _, arg = path.partition(":")
+  spec = importlib.util.spec_from_file_location("_config", file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  config = module.get_config()
+  config = module.get_config(arg) if arg else module.get_config()
   for arg in argv:
     if not arg.startswith("--config."):
       continue
@@ -99,7 +102,8 @@ def check_config_overrides(argv: list[str], default_config: str | None = None) -
 
 def resume_command() -> str:
   """The command line that resumes this run (the same module and flags)."""
-  module = {"main.py": "experiments.main", "train.py": "experiments.train",
+  module = {"main.py": "experiments.main", "__main__.py": "experiments.train",
+            "segmentation.py": "experiments.segmentation",
             "quickstart.py": "experiments.quickstart"}.get(
                 os.path.basename(sys.argv[0]), "experiments.main")
   return shlex.join(["python", "-m", module, *sys.argv[1:]])
@@ -146,19 +150,24 @@ def one_line(e: BaseException) -> str:
 
 
 def main(argv):
-  from experiments import train  # pylint: disable=g-import-not-at-top
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS.config is None or FLAGS.workdir is None:
     raise app.UsageError("--config and --workdir are required")
   config = FLAGS.config
+  if config.get("execution", "single") == "stacked":   # N models at once, in-memory data.
+    args = cifar_reference.args_from_config(config, FLAGS.workdir)
+    cifar_reference.check(args)
+    cifar_reference.run(args)
+    return
   train.validate_config(config)
   maybe_initialize_distributed(config, FLAGS.coordinator_address, FLAGS.num_processes,
                                FLAGS.process_id)
   logging.set_verbosity(logging.WARNING)
   summary = train.train_and_evaluate(config, FLAGS.workdir)
-  if jax.process_index() == 0:
-    print(metrics.format_summary(summary))
+  if jax.process_index() == 0:   # Lists (a confusion matrix, IoU per class) stay in summary.json.
+    print(metrics.format_summary({k: v for k, v in summary.items()
+                                  if not isinstance(v, (list, dict))}))
 
 
 if __name__ == "__main__":

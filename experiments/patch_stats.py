@@ -28,7 +28,7 @@ import numpy as np
 
 import jaxmix
 from experiments import study
-from experiments.datasets import shapes
+from experiments.data.datasets import shapes
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "patch_stats"
 OPS = ("cutmix", "resizemix", "saliencymix", "fmix", "cutout")

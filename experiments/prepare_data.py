@@ -16,10 +16,10 @@ import argparse
 import logging
 import time
 
-from experiments import data_registry
-from experiments import input_pipeline
+from experiments.data import registry
+from experiments.data import pipeline
 
-CHOICES = data_registry.BUILTIN + ("image_folder",)
+CHOICES = registry.BUILTIN + ("image_folder",)
 
 
 def main(argv=None) -> None:
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
   parser.add_argument("--grayscale", action="store_true", help="image_folder: store 1 channel")
   args = parser.parse_args(argv)
   logging.getLogger("absl").setLevel(logging.ERROR)
-  data_dir = input_pipeline.default_data_dir(args.data_dir)
+  data_dir = pipeline.default_data_dir(args.data_dir)
   start = time.perf_counter()
   try:
     if args.dataset == "image_folder":
@@ -45,9 +45,9 @@ def main(argv=None) -> None:
       _prepare_image_folder(args.name, args.source, data_dir, args.grayscale)
       name = args.name
     else:
-      input_pipeline.prepare(args.dataset, data_dir, source=args.source)
+      pipeline.prepare(args.dataset, data_dir, source=args.source)
       name = args.dataset
-    info = input_pipeline.get_info(name, data_dir)
+    info = pipeline.get_info(name, data_dir)
   except (ValueError, FileNotFoundError) as e:
     parser.exit(2, f"error: {e}\n")
   print(f"{info}\nprepared in {data_dir} ({time.perf_counter() - start:.1f} s); train on it with "
@@ -56,8 +56,8 @@ def main(argv=None) -> None:
 
 def _prepare_image_folder(name: str, source: str, data_dir: str, grayscale: bool) -> None:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from experiments import datasets  # pylint: disable=g-import-not-at-top
-  data_registry.check_new_name(name)
+  from experiments.data import datasets  # pylint: disable=g-import-not-at-top
+  registry.check_new_name(name)
   tfds.disable_progress_bar()
   datasets.prepare(datasets.image_folder_builder(name, source, data_dir=data_dir,
                                                  mode="L" if grayscale else "RGB"))

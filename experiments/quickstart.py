@@ -55,7 +55,7 @@ def main(argv):
           f"{r['eval_nll']:>8.4f}{r['eval_ece']:>8.4f}{r['images_per_sec']:>8.0f}"
           f"{r['wall_time_s']:>8.0f}")
   print("\n(A few epochs favour the baseline; CutMix's gains need long schedules, e.g. "
-        "configs/cifar10_resnet18_cutmix.py.)")
+        "configs/cifar.py:cifar10,cutmix.)")
   print(f"Metrics: {FLAGS.workdir}/<run>/metrics.jsonl; TensorBoard: "
         f"tensorboard --logdir {FLAGS.workdir}")
 

@@ -21,7 +21,6 @@ builds the README's tables and figures from them. Checkpoints and logs stay in t
 from __future__ import annotations
 
 import argparse
-import datetime
 import fnmatch
 import json
 import os
@@ -30,9 +29,11 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Any
 
 from experiments import studies
+# Re-exported: the runner's callers (patch_stats, cifar_reference, tests) find them here.
+from experiments.studies._provenance import (  # pylint: disable=unused-import
+    ISA_FLAGS, cpu_info, device_info, git_commit, provenance, write_result)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO_ROOT / "experiments" / "results"
@@ -67,8 +68,8 @@ def planned_steps(config) -> int | None:
   num_train = config.get("train_size", 0) or None
   if num_train is None:
     try:
-      from experiments import input_pipeline  # Only to read the dataset's size.
-      num_train = input_pipeline.get_info(config.dataset, data_dir=config.data_dir or None).num_train
+      from experiments.data import pipeline  # Only to read the dataset's size.
+      num_train = pipeline.get_info(config.dataset, data_dir=config.data_dir or None).num_train
     except Exception:  # pylint: disable=broad-except
       return None
   return int(config.num_epochs * max(1, num_train // config.batch_size))
@@ -173,56 +174,6 @@ def print_status(study_names: list[str], results_root: pathlib.Path,
         print(f"  {state:<8} {run.name}{extra}")
 
 
-def git_commit() -> tuple[str | None, bool]:
-  """(HEAD commit, whether the code differs from it) of the checkout that runs the study."""
-  try:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "jaxmix", "experiments",
-                            ":!experiments/results"], cwd=REPO_ROOT, capture_output=True,
-                           text=True, check=True).stdout.strip()
-    return head, bool(dirty)
-  except (OSError, subprocess.CalledProcessError):
-    return None, True
-
-
-# Instruction-set extensions that change the code XLA generates for a CPU (vector width, FMA,
-# bfloat16 and matrix units), in /proc/cpuinfo's spelling (x86 "flags", Arm "Features").
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
-             "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
-
-
-def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
-  """The host CPU's model and instruction-set extensions (of ISA_FLAGS).
-
-  XLA compiles for the processor it runs on, so a CPU result can differ between machines of the
-  "same" kind (e.g. AVX2 vs AVX-512): results record which one made them. `cpuinfo` is the text
-  of /proc/cpuinfo (read when None; empty where there is none, e.g. macOS).
-  """
-  if cpuinfo is None:
-    try:
-      cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-      cpuinfo = ""
-  fields: dict[str, str] = {}
-  for line in cpuinfo.splitlines():
-    key, sep, value = line.partition(":")
-    if sep:
-      fields.setdefault(key.strip(), value.strip())   # The first processor's entry.
-  flags = set((fields.get("flags") or fields.get("Features") or "").split())
-  return {"cpu_model": fields.get("model name") or platform.processor() or platform.machine(),
-          "cpu_isa": [f for f in ISA_FLAGS if f in flags]}
-
-
-def device_info() -> dict[str, Any]:
-  """The accelerator (or CPU) a result was made on, with the host CPU's model and ISA."""
-  import jax  # Deferred: --list must not initialize a backend.
-  device = jax.devices()[0]
-  return {"platform": device.platform, "device_kind": device.device_kind,
-          "device_count": jax.device_count(), "process_count": jax.process_count(),
-          "cpu_count": os.cpu_count(), **cpu_info(), "jax_version": jax.__version__}
-
-
 def read_epoch_rows(workdir: pathlib.Path) -> list[dict]:
   path = workdir / "metrics.jsonl"
   if not path.exists():
@@ -239,7 +190,6 @@ def run_one(study: studies.Study, run: studies.Run, results_root: pathlib.Path,
   t0 = time.perf_counter()
   summary = (study.train or train.train_and_evaluate)(run.config, str(workdir))
   analysis = dict(study.analyze(run, str(workdir), summary)) if study.analyze else {}
-  commit, dirty = git_commit()
   steps = int(summary["steps"])
   result = {
       "study": study.name, "run": run.name, "tags": dict(run.tags), "seed": run.config.seed,
@@ -248,16 +198,10 @@ def run_one(study: studies.Study, run: studies.Run, results_root: pathlib.Path,
       "train_images": steps * run.config.batch_size,
       # Time of this invocation: a resumed run counts only what was left.
       "wall_time_s": time.perf_counter() - t0,
-      "device": device_info(), "host": platform.node(),
-      "git_commit": commit, "git_dirty": dirty,
-      "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      **provenance(),
       "command": f"python -m experiments.study {study.name} --only '{run.name}'",
   }
-  path = result_path(results_root, study, run)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
-  os.replace(tmp, path)
+  write_result(result_path(results_root, study, run), result)
   return result
 
 

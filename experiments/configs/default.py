@@ -11,18 +11,20 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  # What is learned (experiments/train/tasks.py); configs/segmentation.py sets "segmentation".
+  config.task = "classification"
 
-  # Data (experiments/input_pipeline.py).
+  # Data (experiments/data/pipeline.py).
   config.dataset = "cifar10_jpeg"
   # None: the input pipeline's default cache; a placeholder so that --config.data_dir=DIR works.
   config.data_dir = ml_collections.config_dict.placeholder(str)
   config.train_size = 0         # > 0: a class-balanced subset of the train split (0: all).
-  config.holdout_size = 0       # train examples held out of training (data_registry).
+  config.holdout_size = 0       # train examples held out of training (data/registry.py).
   config.augment = True         # random crop + flip in train_batches.
   config.batch_size = 128       # global, over all processes and devices.
   config.eval_batch_size = 500
 
-  # Model (experiments/models.py).
+  # Model (experiments/models/).
   config.model = "resnet18"
   config.model_kwargs = ml_collections.ConfigDict()  # e.g. width=8 (constructor kwargs)
   config.half_precision = False  # bf16 activations, f32 params and logits.

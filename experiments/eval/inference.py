@@ -17,9 +17,9 @@ import jax
 import ml_collections
 import optax
 
-from experiments import augment
-from experiments import checkpointing
-from experiments import input_pipeline
+from experiments.train import augment
+from experiments.train import checkpointing
+from experiments.data import registry
 from experiments import train
 
 
@@ -43,7 +43,7 @@ def load_trained(workdir: str, step: int | None = None) -> Trained:
   """
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  info = input_pipeline.get_info(config.dataset, data_dir=config.data_dir, **train.subset(config))
+  info = registry.get_info(config.dataset, data_dir=config.data_dir, **train.subset(config))
   _, eval_graphdef, _ = train.create_train_state(config, info, optax.identity(), jax.random.key(0))
   restored = checkpointing.load_numpy(os.path.join(workdir, "checkpoints"), step)
   params, batch_stats = restored["params"], restored["batch_stats"]

@@ -164,13 +164,15 @@ EvalOutput = tuple[Mapping[str, Any], Any, Any, Any]
 
 def predict(eval_fn: Callable[[Mapping[str, Any]], EvalOutput],
             batches: Iterable[Mapping[str, Any]], *, collect_logits: bool = True,
-            progress=None) -> Predictions:
+            progress=None, summarize_fn: Callable[[Any], dict] | None = None) -> Predictions:
   """Runs `eval_fn` on every batch: metrics over all of them, and the unmasked rows' logits.
 
   `eval_fn(batch)` returns (batch_sums(...), logits, labels, mask) of one padded batch (see
   `eval_step`); in multi-process runs its outputs must be arrays every process can read
   (replicated), so that each process sees the whole global batch. Sums are added on device in
-  batch order. `progress` (a tqdm bar or None) advances by one per batch.
+  batch order. `progress` (a tqdm bar or None) advances by one per batch. `summarize_fn` turns
+  the summed (host) sums into metrics (default `summarize`; another task's sums, e.g. a
+  confusion matrix, bring their own).
   """
   sums, all_logits, all_labels = None, [], []
   for batch in batches:
@@ -182,7 +184,7 @@ def predict(eval_fn: Callable[[Mapping[str, Any]], EvalOutput],
       all_labels.append(np.asarray(labels)[mask])
     if progress is not None:
       progress.update(1)
-  summary = summarize(jax.device_get(sums))
+  summary = (summarize_fn or summarize)(jax.device_get(sums))
   if not collect_logits:
     return Predictions(summary, None, None)
   return Predictions(summary, np.concatenate(all_logits), np.concatenate(all_labels))
@@ -197,3 +199,35 @@ def eval_step(logits_fn: Callable[[Mapping[str, Any]], Any]):
     mask = jnp.asarray(batch.get("mask", np.ones(labels.shape, bool)))
     return batch_sums(logits, labels, mask), logits, labels, mask
   return step
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+def confusion_matrix(truth: jax.Array, predicted: jax.Array, valid: jax.Array,
+                     num_classes: int) -> jax.Array:
+  """int32 [K, K] pixel counts C[true, predicted] of the images with valid [B] True."""
+  weight = jnp.broadcast_to(valid[:, None, None], truth.shape).astype(jnp.int32)
+  flat = (truth.astype(jnp.int32) * num_classes + predicted.astype(jnp.int32)).reshape(-1)
+  counts = jnp.zeros(num_classes * num_classes, jnp.int32).at[flat].add(weight.reshape(-1))
+  return counts.reshape(num_classes, num_classes)
+
+
+def segmentation_metrics(confusion: np.ndarray) -> dict[str, Any]:
+  """Metrics of a confusion matrix C[true, predicted] of pixel counts (class 0 = background).
+
+  IoU_k = C[k,k] / (Σ_j C[k,j] + Σ_i C[i,k] − C[k,k]); mIoU is their mean over the classes that
+  occur in the ground truth or the predictions (others have no IoU). Pixel accuracy = trace / sum.
+  Object IoU: the same with every object class merged into one ("where", whatever "what").
+  """
+  c = np.asarray(confusion, np.float64)
+  tp = np.diag(c)
+  union = c.sum(0) + c.sum(1) - tp
+  with np.errstate(invalid="ignore", divide="ignore"):
+    iou = np.where(union > 0, tp / union, np.nan)
+  fg_tp, fg_fp, fg_fn = c[1:, 1:].sum(), c[0, 1:].sum(), c[1:, 0].sum()
+  fg_union = fg_tp + fg_fp + fg_fn
+  return {"miou": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"),
+          "pixel_accuracy": float(tp.sum() / c.sum()) if c.sum() else float("nan"),
+          "object_iou": float(fg_tp / fg_union) if fg_union else float("nan"),
+          "class_iou": [None if np.isnan(v) else float(v) for v in iou]}

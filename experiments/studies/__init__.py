@@ -49,7 +49,7 @@ class Study:
   question: str            # what the study answers, one sentence.
   runs: Sequence[Run]
   analyze: Analyzer | None = None
-  train: Trainer | None = None   # None: the classifier trainer, experiments.train.
+  train: Trainer | None = None   # None: the one trainer, experiments.train (config.task).
 
   def __post_init__(self):
     names = [r.name for r in self.runs]

@@ -10,11 +10,12 @@ import numpy as np
 
 from experiments.eval import analysis
 from experiments.eval import inference
+from experiments.train import checkpointing
+from experiments.configs import cifar
 from experiments.configs import default
+from experiments.data import registry
 
-METHODS = ("baseline", "cutout", "mixup", "cutmix")
-# CutMix's occlusion-aware successors, with CutMix's CIFAR setting (α = 1, half of the batches).
-VARIANTS = ("resizemix", "saliencymix", "fmix")
+METHODS, VARIANTS = cifar.METHODS, cifar.VARIANTS   # The one method map: configs/cifar.py.
 
 
 def method_config(method: str, *, dataset: str, model: str = "resnet_small", epochs: int,
@@ -22,8 +23,8 @@ def method_config(method: str, *, dataset: str, model: str = "resnet_small", epo
                   **overrides):
   """One regularizer on the shared recipe (SGD + Nesterov, cosine, wd 5e-4, crop + flip).
 
-  Settings per method are the papers' CIFAR ones: Cutout 16×16 (DeVries & Taylor 2017), Mixup
-  α = 1 (Zhang et al. 2018), CutMix α = 1 on half of the batches (Yun et al. 2019).
+  Settings per method are the papers' CIFAR ones (`configs.cifar.set_method`): Cutout 16×16,
+  Mixup α = 1, CutMix α = 1 on half of the batches.
   """
   config = default.get_config()
   config.dataset = dataset
@@ -36,21 +37,7 @@ def method_config(method: str, *, dataset: str, model: str = "resnet_small", epo
   config.checkpoint_every_steps = 200
   config.progress_bar = False
   config.train_size = train_size
-  if method == "baseline":
-    config.mix = "none"
-  elif method == "cutout":
-    config.mix = "cutout"
-    config.cutout_size = 16
-  elif method == "mixup":
-    config.mix, config.mixup_alpha = "mixup", 1.0
-  elif method == "cutmix":
-    config.mix, config.cutmix_alpha, config.mix_prob = "cutmix", 1.0, 0.5
-  elif method in VARIANTS:
-    config.mix, config.mix_prob = method, 0.5
-    if method != "resizemix":   # ResizeMix draws its scale from U(0.1, 0.8), no α.
-      config.mix_kwargs.alpha = 1.0
-  else:
-    raise ValueError(f"method must be one of {METHODS + VARIANTS}, got {method!r}")
+  cifar.set_method(config, method)
   for key, value in overrides.items():
     config[key] = value
   return config
@@ -72,8 +59,7 @@ def _predict_fn(trained, batch_size: int = 500):
 
 
 def _test_arrays(config):
-  from experiments import input_pipeline  # Deferred: data only when analyzing.
-  return input_pipeline.load_split_arrays(config.dataset, "test", data_dir=config.data_dir or None)
+  return registry.load_split_arrays(config.dataset, "test", data_dir=config.data_dir or None)
 
 
 def analyze_robustness(run, workdir: str, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,14 +78,13 @@ def train_fit(trained) -> dict[str, Any]:
   Issue 19's criterion for "the baseline fits" (>= 95%). The running train accuracy in
   `epochs` is lower: it is measured on cropped and flipped images while the weights move.
   """
-  from experiments import data_registry, input_pipeline  # Deferred: data only when analyzing.
   c = trained.config
   data_dir = c.data_dir or None
-  arrays = input_pipeline.load_split_arrays(c.dataset, "train", data_dir=data_dir)
+  arrays = registry.load_split_arrays(c.dataset, "train", data_dir=data_dir)
   if c.train_size or c.holdout_size:  # 0 means the whole split, as in training.
-    rows, _ = data_registry.subset_indices(
+    rows, _ = registry.subset_indices(
         arrays["label"], train_size=c.train_size or None, holdout_size=c.holdout_size,
-        num_classes=input_pipeline.get_info(c.dataset, data_dir).num_classes)
+        num_classes=registry.get_info(c.dataset, data_dir).num_classes)
   else:
     rows = np.arange(len(arrays["label"]))
   predicted = _predict_fn(trained)(arrays["image"][rows])
@@ -122,16 +107,12 @@ def class_maps_fn(trained, workdir: str):
   Their mean over (h, w) is the logits. The localization box is invariant to the bias (it
   thresholds each map relative to its own range).
   """
-  from experiments import checkpointing  # Deferred: heavy.
   head = checkpointing.load_numpy(os.path.join(workdir, "checkpoints"))["params"]["head"]
   kernel, bias = np.asarray(head["kernel"], np.float32), np.asarray(head["bias"], np.float32)
 
   def class_maps(images, batch_size: int = 500):
-    out = []
-    for i in range(0, len(images), batch_size):
-      f = np.asarray(trained.features_fn(images[i:i + batch_size]), np.float32)
-      out.append(f @ kernel + bias)
-    return np.concatenate(out)
+    maps = lambda part: np.asarray(trained.features_fn(part), np.float32) @ kernel + bias
+    return inference.in_batches(maps, images, batch_size)
   return class_maps
 
 

@@ -8,7 +8,7 @@ part of the image's own object still labelled object), with CutMix on images and
 accuracy and object IoU per method, and the paired difference to no mixing (same seed = same init,
 data order and mixing draws).
 
-Why object / background and not the 11 shape classes: see experiments/segmentation.py.
+Why object / background and not the 11 shape classes: see experiments/configs/segmentation.py.
 Compute: U-Net widths (8, 16, 32, 64), 0.13M parameters; all 10,000 train images, 5 epochs of
 batch 64 (780 steps, 50k images); eval on the 2,000 test images after each epoch. One run
 (cutmix_images_only, seed 0, through this runner): 283 s wall, ~215 train images/s, on the
@@ -17,7 +17,6 @@ about 1 h for the 12 runs, less on an idle machine.
   python -m experiments.study segmentation
 """
 
-from experiments import segmentation
 from experiments import studies
 from experiments.configs import segmentation as seg_config
 
@@ -40,5 +39,4 @@ STUDY = studies.Study(
     runs=[run for seed in SEEDS for method in METHODS
           for run in studies.seeds(lambda m=method: method_config(m), method, [seed],
                                    method=method)],
-    train=segmentation.train_and_evaluate_segmentation,
 )
