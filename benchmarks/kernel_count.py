@@ -9,7 +9,7 @@ anything goes to the host.
 
   JAX_PLATFORMS=cpu python -m benchmarks.kernel_count > docs/bench/kernel_count_h100.txt
 
-`tests/test_kernel_count.py` imports `compile_stats` and asserts per-op budgets.
+`tests/jaxmix/test_kernel_count.py` imports `compile_stats` and asserts per-op budgets.
 """
 
 import dataclasses

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxmix
-from tests.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, SIZES, box_tuple, near_integer,
+from tests.jaxmix.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, SIZES, box_tuple, near_integer,
                                   np_one_hot, official_rand_bbox, prng_key, random_images)
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmix
-from tests.reference_utils import (SEEDS, SETTINGS, SIZES, box_tuple, prng_key, random_images)
+from tests.jaxmix.reference_utils import (SEEDS, SETTINGS, SIZES, box_tuple, prng_key, random_images)
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import jaxmix
-from tests.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, SIZES, box_tuple, near_integer,
+from tests.jaxmix.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, SIZES, box_tuple, near_integer,
                                   np_one_hot, prng_key, random_images, timm_minmax_ranges)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxmix
-from tests.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, np_one_hot, prng_key,
+from tests.jaxmix.reference_utils import (NUM_CLASSES, SEEDS, SETTINGS, np_one_hot, prng_key,
                                   random_images)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import jaxmix
 from jaxmix._src import smoothmix
-from tests.variant_utils import coded
+from tests.jaxmix.variant_utils import coded
 
 
 @pytest.mark.parametrize("op", ["resizemix", "saliencymix", "fmix", "gridmix"])
@@ -31,7 +31,7 @@ def test_variants_keep_uint8_and_refuse_bad_options(op):
 
 
 def test_docs_variants_snippet_runs():
-  page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "variants.md"
+  page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "variants.md"
   match = re.search(r"<!-- VARIANTS -->\n```python\n(.*?)```\n<!-- /VARIANTS -->",
                     page.read_text(), re.S)
   assert match, f"{page} has no VARIANTS block"

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import jaxmix
-from tests.variant_utils import elem_words
+from tests.jaxmix.variant_utils import elem_words
 from jaxmix._src import gridmix as gridmix_lib
 
 

@@ -30,7 +30,7 @@ def test_cutmix_passes_the_public_assertions(batch):
 
 @settings(max_examples=2)  # JAXMIX_HYPOTHESIS=extended does not raise this; edit for a long run
 # SaliencyMix and FMix through the kit are slow to compile; their masks are checked by their
-# reference tests and the alignment property (tests/test_dense.py) in the default run.
+# reference tests and the alignment property (tests/jaxmix/test_dense.py) in the default run.
 @pytest.mark.parametrize("op", ["cutmix", "resizemix", "mixup"] + [
     pytest.param(op, marks=pytest.mark.slow) for op in ("saliencymix", "fmix")])
 @given(data=st.data())

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import jaxmix
-from tests.reference_utils import (NUM_CLASSES, near_integer, np_one_hot, official_rand_bbox,
+from tests.jaxmix.reference_utils import (NUM_CLASSES, near_integer, np_one_hot, official_rand_bbox,
                                   prng_key, random_images, timm_minmax_ranges)
 
 

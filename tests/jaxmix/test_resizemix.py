@@ -11,7 +11,7 @@ import pytest
 import jaxmix
 from jaxmix._src import resize
 from jaxmix._src import resizemix
-from tests.variant_utils import coded, elem_words
+from tests.jaxmix.variant_utils import coded, elem_words
 
 
 def ref_nearest(src, out_h, out_w):

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 import jaxmix
 from jaxmix._src import saliencymix
-from tests.variant_utils import coded
+from tests.jaxmix.variant_utils import coded
 
 
 def ref_spectral_residual(image, sigma):

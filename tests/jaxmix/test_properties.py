@@ -376,7 +376,7 @@ def test_docs_parity_snippet_runs_and_matches_the_global_call():
   global computation with num_shards = number of devices."""
   import pathlib
   import re
-  page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "sharding.md"
+  page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "sharding.md"
   text = page.read_text()
   snippet = re.search(r"<!-- PARITY -->\n```python\n(.*?)```\n<!-- /PARITY -->", text, re.S)
   assert snippet, f"{page} has no PARITY block"

@@ -8,7 +8,7 @@ import pytest
 
 import jaxmix
 from jaxmix._src import fmix
-from tests.variant_utils import coded
+from tests.jaxmix.variant_utils import coded
 
 SIZES = [(32, 32), (7, 5), (5, 9), (2, 3), (16, 9), (1, 6)]
 
