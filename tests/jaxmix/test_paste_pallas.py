@@ -16,9 +16,9 @@ import numpy as np
 
 import jaxmix
 from jaxmix._src import paste_pallas
-from tests.test_paste import bits
-from tests.test_paste import numpy_paste
-from tests.test_paste import random_images
+from tests.jaxmix.test_paste import bits
+from tests.jaxmix.test_paste import numpy_paste
+from tests.jaxmix.test_paste import random_images
 
 DTYPES = [np.float32, ml_dtypes.bfloat16, np.uint8]
 
