@@ -172,8 +172,9 @@ def test_train_meter_reports_only_completed_steps_and_their_rate(tmp_path):
   rows = [json.loads(l) for l in open(tmp_path / "log.jsonl")]
   assert [r["step"] for r in rows] == [10, 20, 30]
   assert rows[-1]["loss"] == 1.0 and rows[-1]["accuracy"] == 0.5
-  # 10 images per 50 ms step: about 200 images/s (not the dispatch rate, which is far higher).
-  assert 120 < rows[-1]["images_per_sec"] < 210
+  # 10 images per 50 ms step: about 200 images/s, not the dispatch rate (thousands/s). The
+  # meter stamps a step when it sees it finish, up to `lag` steps late, so the bound is loose.
+  assert 120 < rows[-1]["images_per_sec"] < 300
 
 
 def test_train_meter_stops_at_a_non_finite_loss():
