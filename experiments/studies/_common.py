@@ -78,18 +78,23 @@ def train_fit(trained) -> dict[str, Any]:
   Issue 19's criterion for "the baseline fits" (>= 95%). The running train accuracy in
   `epochs` is lower: it is measured on cropped and flipped images while the weights move.
   """
-  c = trained.config
-  data_dir = c.data_dir or None
-  arrays = registry.load_split_arrays(c.dataset, "train", data_dir=data_dir)
-  if c.train_size or c.holdout_size:  # 0 means the whole split, as in training.
-    rows, _ = registry.subset_indices(
-        arrays["label"], train_size=c.train_size or None, holdout_size=c.holdout_size,
-        num_classes=registry.get_info(c.dataset, data_dir).num_classes)
-  else:
-    rows = np.arange(len(arrays["label"]))
+  arrays, rows = train_arrays(trained.config)
   predicted = _predict_fn(trained)(arrays["image"][rows])
   correct = predicted == np.asarray(arrays["label"])[rows]
   return {"accuracy": float(np.mean(correct)), "images": int(len(rows))}
+
+
+def train_arrays(c) -> tuple[dict[str, np.ndarray], np.ndarray]:
+  """The train split's arrays and the rows a run trained on (its subset, as in training)."""
+  data_dir = c.data_dir or None
+  arrays = registry.load_split_arrays(c.dataset, "train", data_dir=data_dir)
+  if c.get("train_size") or c.get("holdout_size"):  # 0 means the whole split.
+    rows, _ = registry.subset_indices(
+        arrays["label"], train_size=c.train_size or None, holdout_size=c.get("holdout_size", 0),
+        num_classes=registry.get_info(c.dataset, data_dir).num_classes)
+  else:
+    rows = np.arange(len(arrays["label"]))
+  return arrays, rows
 
 
 def with_train_fit(analyze):

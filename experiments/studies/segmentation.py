@@ -17,18 +17,45 @@ about 1 h for the 12 runs, less on an idle machine.
   python -m experiments.study segmentation
 """
 
+import jax.numpy as jnp
+import numpy as np
+
 from experiments import studies
 from experiments.configs import segmentation as seg_config
+from experiments.eval import inference
+from experiments.eval import metrics
+from experiments.studies import _common
+from experiments.train import segmentation as seg_task
 
 METHODS = ("none", "cutmix_images_only", "cutmix_consistent", "mixup_consistent")
 SEEDS = (0, 1, 2)
 
 
-def method_config(method: str):
+def method_config(method: str, **overrides):
   config = seg_config.get_config()
   config.method = method
   config.progress_bar = False
+  for key, value in overrides.items():
+    config[key] = value
   return config
+
+
+def train_fit(run, workdir: str, summary) -> dict:
+  """The final model's mIoU (and pixel accuracy, object IoU) on its own training images,
+  un-augmented, in eval mode: the segmentation studies' measure of fitting."""
+  del run, summary
+  trained = inference.load_trained(workdir)
+  c = trained.config
+  arrays, rows = _common.train_arrays(c)
+  predict = lambda images: jnp.argmax(trained.logits_fn(images), -1)
+  predicted = inference.in_batches(predict, arrays["image"][rows])
+  truth = seg_task.dense_targets(arrays[seg_task.MASK_FEATURE][rows], arrays["label"][rows],
+                                 c.targets)
+  num_classes = seg_task.num_dense_classes(c.targets, trained.info.num_classes)
+  confusion = metrics.confusion_matrix(truth, predicted, np.ones(len(rows), bool), num_classes)
+  m = metrics.segmentation_metrics(np.asarray(confusion))
+  return {"train_fit": {"miou": m["miou"], "pixel_accuracy": m["pixel_accuracy"],
+                        "object_iou": m["object_iou"], "images": int(len(rows))}}
 
 
 STUDY = studies.Study(
