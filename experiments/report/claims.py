@@ -64,6 +64,8 @@ ACCURACY_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_referenc
                     "cifar_methods", "shapes_methods")
 CALIBRATION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_reference",
                        "cifar_methods", "shapes_methods")
+EFFICIENCY_STUDIES = ("data_efficiency_fit", "data_efficiency")
+SEGMENTATION_STUDIES = ("segmentation_fit", "segmentation")
 OCCLUSION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_methods",
                      "shapes_methods")
 
@@ -107,27 +109,31 @@ def efficiency_regimes(groups, sizes) -> list:
           for s in sizes]
 
 
-def data_efficiency(results) -> str:
-  rows = results.get("data_efficiency", [])
-  if not rows:
-    return "pending (no runs yet)"
-  groups, _ = sweeps.efficiency_groups(rows, results)
-  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+def _efficiency(results, study: str) -> str:
+  groups, _ = sweeps.efficiency_groups(study, results[study], results)
+  sizes = sweeps.cifar_sizes(groups)
   out = []
   for size, fit in zip(sizes, efficiency_regimes(groups, sizes)):
     d = stats.paired(groups[("cifar10_jpeg", size)], "cutmix", "baseline", error)
     out.append(f"{size} {regime.tag(fit)}: {clause(d, 'lower', 'higher')}")
-  text = "CIFAR-10 CutMix − baseline error by training images: " + "; ".join(out)
+  text = f"{study}: CIFAR-10 CutMix − baseline error by training images: " + "; ".join(out)
   if len(sizes) >= 2:
     d = sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
     text += (f"<br>gain at {sizes[0]} − gain at {sizes[-1]}: "
              + clause(d, "larger gain with less data", "larger gain with more data"))
-  if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
-    fashion = regime.of_baseline(list(groups[("fashion_mnist_idx", 5000)]["baseline"].values()))
-    d = sweeps.gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
-    text += (f"<br>gain on Fashion-MNIST {regime.tag(fashion)} − gain on CIFAR-10 (5k each): "
+  size = sweeps.diversity_size(groups)
+  if size is not None:
+    fashion = regime.of_baseline(list(groups[("fashion_mnist_idx", size)]["baseline"].values()))
+    d = sweeps.gain_change(groups, ("fashion_mnist_idx", size), ("cifar10_jpeg", size))
+    text += (f"<br>gain on Fashion-MNIST {regime.tag(fashion)} − gain on CIFAR-10 "
+             f"({size:,} each): "
              + clause(d, "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
   return text
+
+
+def data_efficiency(results) -> str:
+  texts = [_efficiency(results, s) for s in EFFICIENCY_STUDIES if results.get(s)]
+  return "<br>".join(texts) or "pending (no runs yet)"
 
 
 def aggressive(results) -> str:
@@ -145,11 +151,15 @@ def aggressive(results) -> str:
 
 
 def segmentation(results) -> str:
-  g = by_method(results, "segmentation")
-  return f"{named(results, 'segmentation')}, mIoU: " + _vs(
-      g, [("cutmix_images_only", "none"), ("cutmix_consistent", "none"),
-          ("mixup_consistent", "none"), ("cutmix_consistent", "cutmix_images_only")], miou,
-      "lower", "higher")
+  out = []
+  for study in SEGMENTATION_STUDIES:
+    if results.get(study):
+      g = by_method(results, study)
+      out.append(f"{named(results, study)}, mIoU: " + _vs(
+          g, [("cutmix_images_only", "none"), ("cutmix_consistent", "none"),
+              ("mixup_consistent", "none"), ("cutmix_consistent", "cutmix_images_only")], miou,
+          "lower", "higher"))
+  return "<br>".join(out) or "pending (no runs yet)"
 
 
 def occluding_patches(results) -> str:

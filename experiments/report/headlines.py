@@ -47,8 +47,8 @@ def aggressive_status(results: Results, study: str) -> str:
 
 
 def efficiency_status(results: Results, study: str) -> str:
-  groups, _ = sweeps.efficiency_groups(results[study], results)
-  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+  groups, _ = sweeps.efficiency_groups(study, results[study], results)
+  sizes = sweeps.cifar_sizes(groups)
   if len(sizes) < 2:
     return status(None, "<0")
   return status(sweeps.gain_change(groups, ("cifar10_jpeg", sizes[0]),
@@ -56,8 +56,8 @@ def efficiency_status(results: Results, study: str) -> str:
 
 
 def _efficiency_named(results: Results, study: str) -> tuple[bool | None, str]:
-  groups, _ = sweeps.efficiency_groups(results[study], results)
-  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+  groups, _ = sweeps.efficiency_groups(study, results[study], results)
+  sizes = sweeps.cifar_sizes(groups)
   fits = claims.efficiency_regimes(groups, sizes)
   everywhere = {f.fits if f else None for f in fits}
   return (everywhere.pop() if len(everywhere) == 1 else False,
@@ -81,12 +81,13 @@ CLAIMS: Sequence[tuple[str, Callable[[Results], str], Sequence[tuple[str, Decide
      [("shapes_methods", paired_status("cutmix", "baseline", claims.gt_known, ">0",
                                        claims.stored("localization")))]),
     ("5. gain shrinks with more data / on low-diversity data", claims.data_efficiency,
-     [("data_efficiency", efficiency_status)]),
+     [(s, efficiency_status) for s in claims.EFFICIENCY_STUDIES]),
     ("6. too aggressive sampling hurts (α, prob, minmax, off for the last epochs)",
      claims.aggressive, [("aggressive_sampling_fit", aggressive_status),
                          ("aggressive_sampling", aggressive_status)]),
     ("7. falters where spatial coherence matters (segmentation)", claims.segmentation,
-     [("segmentation", paired_status("cutmix_images_only", "none", claims.miou, "<0"))]),
+     [(s, paired_status("cutmix_images_only", "none", claims.miou, "<0"))
+      for s in claims.SEGMENTATION_STUDIES]),
     ("8. pasted patches hide the object / carry none of the partner's, and variants fix it",
      claims.occluding_patches,
      [("shapes_methods", paired_status("resizemix", "cutmix", error, "<0"))]),
@@ -109,7 +110,7 @@ def headline(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
   for study, decide in sources:
     if not results.get(study):
       continue
-    if study == "data_efficiency":
+    if study in claims.EFFICIENCY_STUDIES:
       fits, name = _efficiency_named(results, study)
     else:
       fit = regime.of_study(study, results)

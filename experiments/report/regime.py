@@ -5,7 +5,8 @@ A regularizer is expected to help only a model that can fit its training set; on
 regularizer. So every verdict of the report names its regime: *fits* when the baseline's train
 accuracy, averaged over seeds, is at least 95%; *underfits* below it; *fit not measured* without
 a baseline or without a train accuracy that means fitting. With it: epochs, training images,
-model and device.
+model and device. Segmentation fits by its final model's train mIoU (≥ 95%), since its running
+pixel accuracy counts the majority background.
 
 Train accuracy, best measure first: the final model's accuracy on its own training images,
 un-augmented, in eval mode (`analysis.train_fit`, where every baseline run stored it); else the
@@ -28,6 +29,7 @@ FIT_ACCURACY = 0.95
 # un-augmented, in eval mode (`analysis.train_fit`, stored by the issue-19 studies), and the
 # running accuracy of the last epochs (every result has it; lower: augmented, weights moving).
 FINAL_FIT = "final model's accuracy on its own training images (un-augmented)"
+FINAL_MIOU_FIT = "final model's mIoU on its own training images (un-augmented)"
 RUNNING_FIT = "running train accuracy over its last 10% of epochs (augmented batches)"
 LAST_FRACTION = 0.1
 # The methods that mix nothing, by study family (the segmentation study calls it "none").
@@ -35,9 +37,11 @@ BASELINES = ("baseline", "none")
 # Result sets without baseline runs of their own take the regime of the study they share it with.
 BASELINE_FROM = {"aggressive_sampling": "cifar_methods",
                  "aggressive_sampling_fit": "cifar_methods_fit"}
-# Result sets whose logged train accuracy does not measure fitting, and why.
-NOT_MEASURED = {"segmentation": "its train metric is pixel accuracy, in which the background "
-                                "(the majority class) counts; no train mIoU is logged"}
+# Result sets whose logged (running) train accuracy does not measure fitting, and why: they
+# fit only by a stored final-model measure (`segmentation_fit` stores the train mIoU).
+_PIXELS = ("its train metric is pixel accuracy, in which the background (the majority class) "
+           "counts; no train mIoU is logged")
+NOT_MEASURED = {"segmentation": _PIXELS, "segmentation_fit": _PIXELS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +111,12 @@ def of_baseline(runs: Sequence[Mapping], why_unmeasured: str = "") -> Regime | N
   # the images trained on.
   first = next((r for r in runs if "from_log" not in r), runs[0])
   # The final-model measure only where every baseline run has it: one measure per regime.
-  final = [r.get("analysis", {}).get("train_fit", {}).get("accuracy") for r in runs]
+  stored = [r.get("analysis", {}).get("train_fit", {}) for r in runs]
+  final = [f.get("accuracy") for f in stored]
   if all(a is not None for a in final):
     accuracies, measure = final, FINAL_FIT
+  elif all(f.get("miou") is not None for f in stored):
+    accuracies, measure, why_unmeasured = [f["miou"] for f in stored], FINAL_MIOU_FIT, ""
   else:
     accuracies = [a for a in map(last_epochs_accuracy, runs) if a is not None]
     measure = RUNNING_FIT

@@ -46,15 +46,19 @@ def section_segmentation(name: str, rows: Sequence[dict], folder: pathlib.Path) 
            "Mixup α = 1 on each image with probability 0.5; *images only* leaves the target maps "
            "unmixed, *consistent* mixes them with the images (jaxmix dense targets).", "",
            "| method | seeds | mIoU % | pixel accuracy % | object IoU % "
-           "| Δ mIoU vs none (95% CI) |",
-           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+           "| Δ mIoU vs none (95% CI) | train mIoU % |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for method, by_seed in groups.items():
     rs = list(by_seed.values())
     col = lambda key, rs=rs: fmt_pm([r["summary"][key] for r in rs])
+    fit = [r.get("analysis", {}).get("train_fit", {}).get("miou") for r in rs]
+    fit_cell = fmt_pm(fit) if all(f is not None for f in fit) else "–"
     lines.append(f"| {method} | {len(rs)} | {col('eval_miou')} | {col('eval_pixel_accuracy')} "
-                 f"| {col('eval_object_iou')} | {diff_vs(groups, method, _miou, BASELINE)} |")
+                 f"| {col('eval_object_iou')} | {diff_vs(groups, method, _miou, BASELINE)} "
+                 f"| {fit_cell} |")
   lines += ["", "`*`: the 95% interval excludes 0 (paired by seed: same init, data order and "
-            "mixing draws).", ""]
+            "mixing draws). Train mIoU: the final model on its own training images, "
+            "un-augmented (where stored).", ""]
   if BASELINE in groups:
     lines += [_verdict(groups, m) for m in groups if m != BASELINE]
   if "cutmix_consistent" in groups and "cutmix_images_only" in groups:

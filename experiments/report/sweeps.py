@@ -11,6 +11,7 @@ rows) and returns Markdown lines.
 from __future__ import annotations
 
 from collections import defaultdict
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from experiments.configs import default
@@ -53,9 +54,11 @@ def recipe_difference(a: Mapping, b: Mapping, ignore: Iterable[str]) -> list[str
 
 
 def shared_runs(others: Sequence[dict], method: str, like: dict | None, ignore: Iterable[str],
-                source: str = "cifar_methods", **tags) -> tuple[list[dict], str]:
+                source: str = "cifar_methods", same: str = "steps",
+                **tags) -> tuple[list[dict], str]:
   """`source`'s runs of `method` (`others`) re-tagged for a sweep, if their recipe matches
-  `like`.
+  `like` and they trained the `same` "steps" (a fixed budget) or "epochs" (a fixed number of
+  passes, whatever the training set's size).
 
   Returns (runs, note); runs is empty (and note says why) when the recipes differ or when the
   sweep has no run to compare with yet.
@@ -66,8 +69,10 @@ def shared_runs(others: Sequence[dict], method: str, like: dict | None, ignore: 
   if not mine or like is None:
     return [], ""
   diff = recipe_difference(mine[0], like, ignore)
-  if like["summary"]["steps"] != mine[0]["summary"]["steps"]:
+  if same == "steps" and like["summary"]["steps"] != mine[0]["summary"]["steps"]:
     diff.append("steps")
+  if same == "epochs" and like["config"]["num_epochs"] != mine[0]["config"]["num_epochs"]:
+    diff.append("num_epochs")
   if diff:
     return [], f"{source}' {method} runs not shared: their recipe differs in {diff}."
   return [dict(r, tags={**r["tags"], **tags}, shared_from=source) for r in mine], ""
@@ -81,20 +86,53 @@ def say(d: dict, what: str, lower: str, higher: str) -> str:
 # ------------------------------------------------------------------------- data efficiency
 
 
-def efficiency_groups(rows: Sequence[dict], results: Mapping[str, Sequence[dict]]):
-  """({(dataset, size): {method: {seed: run}}}, notes), cifar_methods' 5k runs included."""
+@dataclasses.dataclass(frozen=True)
+class EfficiencyDesign:
+  """How a data-efficiency sweep is run, and which runs of another study it shares."""
+  source: str       # The study whose baseline and CutMix runs are one CIFAR-10 size of the sweep.
+  shared_size: int
+  same: str         # "steps" (a fixed budget) or "epochs" (a fixed number of passes).
+  text: str
+
+
+EFFICIENCY = {
+    "data_efficiency": EfficiencyDesign(
+        "cifar_methods", 5000, "steps",
+        "Every run trains 1,170 steps of 128 images (30 epochs of 5k), so larger sets are seen "
+        "for fewer epochs."),
+    "data_efficiency_fit": EfficiencyDesign(
+        "cifar_methods_fit", 2500, "epochs",
+        "Every run trains 60 epochs, whatever the size, so size and passes are not confounded "
+        "(a larger set also gets more steps)."),
+}
+
+
+def efficiency_groups(study: str, rows: Sequence[dict], results: Mapping[str, Sequence[dict]]):
+  """({(dataset, size): {method: {seed: run}}}, notes), the shared study's runs included."""
+  design = EFFICIENCY[study]
   groups: dict[tuple, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
   notes = []
   for method in ("baseline", "cutmix"):
     like = next((r for r in rows if r["tags"]["method"] == method
                  and r["tags"]["dataset"] == "cifar10_jpeg"), None)
-    shared, note = shared_runs(results.get("cifar_methods", []), method, like, ignore=(),
-                               dataset="cifar10_jpeg", train_size=5000)
+    shared, note = shared_runs(results.get(design.source, []), method, like, ignore=(),
+                               source=design.source, same=design.same,
+                               dataset="cifar10_jpeg", train_size=design.shared_size)
     notes += [note] if note else []
     for r in list(rows) + shared:
       t = r["tags"]
       groups[(t["dataset"], int(t["train_size"]))][t["method"]][r["seed"]] = r
   return groups, notes
+
+
+def cifar_sizes(groups) -> list[int]:
+  return sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+
+
+def diversity_size(groups) -> int | None:
+  """The largest size with both Fashion-MNIST and CIFAR-10 runs (the low-diversity pair)."""
+  both = [s for ds, s in groups if ds == "fashion_mnist_idx" and ("cifar10_jpeg", s) in groups]
+  return max(both) if both else None
 
 
 def gain(g: Mapping[str, Mapping[int, dict]]) -> dict[int, float]:
@@ -131,27 +169,29 @@ def _efficiency_verdicts(groups) -> list[str]:
   lines = [say(stats.paired(g, "cutmix", "baseline", error),
                f"{dataset}, {size} images, CutMix vs baseline error", "CutMix lower",
                "CutMix higher") for (dataset, size), g in sorted(groups.items())]
-  sizes = sorted(s for ds, s in groups if ds == "cifar10_jpeg")
+  sizes = cifar_sizes(groups)
   if len(sizes) >= 2:
     d = gain_change(groups, ("cifar10_jpeg", sizes[0]), ("cifar10_jpeg", sizes[-1]))
     lines.append(say(d, f"gain at {sizes[0]} minus gain at {sizes[-1]} CIFAR-10 images",
                      "larger gain with less data", "larger gain with more data"))
-  if ("fashion_mnist_idx", 5000) in groups and ("cifar10_jpeg", 5000) in groups:
-    d = gain_change(groups, ("fashion_mnist_idx", 5000), ("cifar10_jpeg", 5000))
-    lines.append(say(d, "gain on Fashion-MNIST minus gain on CIFAR-10, 5k images each",
+  size = diversity_size(groups)
+  if size is not None:
+    d = gain_change(groups, ("fashion_mnist_idx", size), ("cifar10_jpeg", size))
+    lines.append(say(d, f"gain on Fashion-MNIST minus gain on CIFAR-10, {size:,} images each",
                      "larger gain on Fashion-MNIST", "larger gain on CIFAR-10"))
   return ["- " + line for line in lines]
 
 
 def section_data_efficiency(name, rows, folder, results) -> list[str]:
   """CutMix's gain over the baseline per dataset and training-set size."""
-  groups, notes = efficiency_groups(rows, results)
+  groups, notes = efficiency_groups(name, rows, results)
+  design = EFFICIENCY[name]
   lines = [f"**{name}** — {provenance(rows)}", "",
-           "Every run trains 1,170 steps of 128 images (30 epochs of 5k), so larger sets are "
-           "seen for fewer epochs. Top-1 error % on the full test set, mean ± sd over seeds; "
+           f"{design.text} Top-1 error % on the full test set, mean ± sd over seeds; "
            "gain = CutMix − baseline, paired by seed (negative: CutMix helps), `*` where the "
-           "95% interval excludes 0. Regime per size: the baseline's train accuracy over its "
-           f"last {regime.LAST_FRACTION:.0%} of epochs, *fits* from "
+           "95% interval excludes 0. Regime per size: the baseline's train accuracy (its final "
+           "model's on its own un-augmented training images where stored, else the running one "
+           f"over its last {regime.LAST_FRACTION:.0%} of epochs), *fits* from "
            f"{regime.FIT_ACCURACY:.0%}.", "",
            "| dataset | train images | epochs | seeds | baseline train accuracy % (regime) "
            "| baseline error % | CutMix error % | gain (95% CI) |",
@@ -163,7 +203,8 @@ def section_data_efficiency(name, rows, folder, results) -> list[str]:
     fit_cell = ("–" if fit is None or fit.train_accuracy is None
                 else f"{100 * fit.train_accuracy:.2f} ({regime.word(fit)})")
     lines.append(
-        f"| {dataset} | {size}{' (cifar_methods)' if shared else ''} | {1170 * 128 / size:.0f} "
+        f"| {dataset} | {size}{f' ({design.source})' if shared else ''} "
+        f"| {regime.epochs_trained(next(iter(next(iter(g.values())).values()))):.0f} "
         f"| {seeds} | {fit_cell} | {fmt_pm([error(r) for r in g.get('baseline', {}).values()])} "
         f"| {fmt_pm([error(r) for r in g.get('cutmix', {}).values()])} "
         f"| {fmt_diff(mean_gain(g))} |")

@@ -163,3 +163,20 @@ def test_aggressive_sampling_fit_pairs_with_cifar_methods_fit_and_decides_claim_
   assert (f"- switching alpha1/p1 off for the last 6 epochs: lower error (paired Δ "
           f"{mean:+.2f} points, 95% CI [{lo:+.2f}, {hi:+.2f}])") in text
   assert _claim_holds(text, 6) == f"**holds** — aggressive_sampling_fit {FIT_TAG}"
+
+
+def test_segmentation_fits_by_its_stored_train_miou_and_not_by_pixel_accuracy():
+  seg = _fit_runs("baseline", [0.9])[0]
+  seg["tags"] = {"method": "none", "seed": 0}
+  seg["epochs"] = [{"epoch": 30.0, "train_accuracy": 0.99}]   # Pixel accuracy: not a fit.
+  low = dict(seg, analysis={"train_fit": {"miou": 0.93, "pixel_accuracy": 0.99}})
+  high = dict(seg, seed=1, analysis={"train_fit": {"miou": 0.975, "pixel_accuracy": 0.99}})
+  fit = regime.of_study("segmentation_fit", {"segmentation_fit": [low, high]})
+  # (0.93 + 0.975) / 2 = 0.9525 ≥ 0.95.
+  assert regime.word(fit) == "fits"
+  assert ("the baseline's final model's mIoU on its own training images (un-augmented) is "
+          "95.25% (mean of 2 seeds), ≥ 95%") in regime.sentence(fit)
+  fit = regime.of_study("segmentation_fit", {"segmentation_fit": [low]})
+  assert regime.word(fit) == "underfits"
+  fit = regime.of_study("segmentation_fit", {"segmentation_fit": [seg]})
+  assert regime.word(fit) == "fit not measured"

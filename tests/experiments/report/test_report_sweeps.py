@@ -71,8 +71,9 @@ def test_data_efficiency_shares_cifar_methods_and_tests_whether_the_gain_shrinks
   rows = _efficiency(acc) + _cifar_methods(base5k, cut5k, dataset="cifar10_jpeg")
   # cifar_methods' recipe: num_train_steps −1 and 30 epochs of 5k: the same 1,170 steps.
   for r in rows:   # The baselines' train accuracy sets each size's regime: 2.5k fits.
-    fit = r["tags"].get("train_size") == 2500
-    r["epochs"] = [{"epoch": 30.0, "train_accuracy": 0.97 if fit else 0.74}]
+    size = r["tags"].get("train_size") or 5000
+    r["epochs"] = [{"epoch": 1170 * 128 / size,   # The fixed budget: 60 epochs of 2.5k.
+                    "train_accuracy": 0.97 if size == 2500 else 0.74}]
   _write(tmp_path, rows)
   text = report.render(tmp_path)
   gains_5k = [100 * ((1 - c) - (1 - b)) for b, c in zip(base5k, cut5k)]
@@ -87,9 +88,45 @@ def test_data_efficiency_shares_cifar_methods_and_tests_whether_the_gain_shrinks
   assert hi < 0
   assert (f"gain at 2500 minus gain at 50000 CIFAR-10 images: larger gain with less data "
           f"(paired Δ {mean:+.2f} points, 95% CI [{lo:+.2f}, {hi:+.2f}])") in text
-  assert "gain on Fashion-MNIST minus gain on CIFAR-10, 5k images each: larger gain on CIFAR-10" \
+  assert "gain on Fashion-MNIST minus gain on CIFAR-10, 5,000 images each: larger gain on CIFAR-10" \
       in text
   assert (tmp_path / "figures" / "data_efficiency_gain.png").stat().st_size > 1000
+
+
+def test_the_fixed_epochs_sweep_shares_cifar_methods_fit_runs_of_more_steps(tmp_path):
+  # data_efficiency_fit: 60 epochs at every size, so 1,250 images take half the steps of
+  # cifar_methods_fit's 2,500; the Fashion-MNIST pair is at 1,250.
+  acc = {("cifar10_jpeg", 1250, "baseline"): [0.40, 0.42, 0.41],
+         ("cifar10_jpeg", 1250, "cutmix"): [0.45, 0.45, 0.47],    # gains −5, −3, −6 points
+         ("fashion_mnist_idx", 1250, "baseline"): [0.85, 0.86, 0.85],
+         ("fashion_mnist_idx", 1250, "cutmix"): [0.85, 0.86, 0.86]}  # gains 0, 0, −1
+  rows = [_run("data_efficiency_fit", f"{ds}_{size}/{m}", s, a,
+               {"method": m, "dataset": ds, "train_size": size}, steps=586,
+               train_size=size, num_epochs=60)
+          for (ds, size, m), accs in acc.items() for s, a in enumerate(accs)]
+  base, cut = [0.62, 0.61, 0.62], [0.63, 0.62, 0.64]              # gains −1, −1, −2
+  fit_runs = [_run("cifar_methods_fit", m, s, a, {"method": m}, steps=1172, train_size=2500,
+                   num_epochs=60)
+              for m, accs in (("baseline", base), ("cutmix", cut)) for s, a in enumerate(accs)]
+  for r in rows + fit_runs:
+    r["epochs"] = [{"epoch": 60.0, "train_accuracy": 0.9}]
+    r["analysis"]["train_fit"] = {"accuracy": 0.99, "images": r["config"]["train_size"]}
+  _write(tmp_path, rows + fit_runs)
+  text = report.render(tmp_path)
+  assert "| cifar10_jpeg | 2500 (cifar_methods_fit) | 60 | 3 | 99.00 (fits) |" in text
+  assert "| cifar10_jpeg | 1250 | 60 | 3 | 99.00 (fits) |" in text
+  g1250 = [-5, -3, -6]
+  g2500 = [100 * ((1 - c) - (1 - b)) for b, c in zip(base, cut)]
+  mean, lo, hi = _interval(np.subtract(g1250, g2500))
+  assert (f"gain at 1250 minus gain at 2500 CIFAR-10 images: "
+          f"{'larger gain with less data' if hi < 0 else 'no difference'}"
+          f" (paired Δ {mean:+.2f} points, 95% CI [{lo:+.2f}, {hi:+.2f}]") in text
+  mean, lo, hi = _interval(np.subtract([0, 0, -1], g1250))
+  assert (f"gain on Fashion-MNIST minus gain on CIFAR-10, 1,250 images each: "
+          f"{'larger gain on CIFAR-10' if lo > 0 else 'no difference'}"
+          f" (paired Δ {mean:+.2f} points, 95% CI [{lo:+.2f}, {hi:+.2f}]") in text
+  # A step-budget match would have refused the 2,500-image runs (1,172 steps against 586).
+  assert "not shared" not in text.split("#### data_efficiency_fit")[1].split("####")[0]
 
 
 def test_cifar_methods_runs_are_not_shared_when_the_recipe_differs(tmp_path):
