@@ -64,7 +64,7 @@ ACCURACY_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_referenc
                     "cifar_methods", "shapes_methods")
 CALIBRATION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_reference",
                        "cifar_methods", "shapes_methods")
-EFFICIENCY_STUDIES = ("data_efficiency_fit", "data_efficiency")
+EFFICIENCY_STUDIES = ("data_efficiency_steps", "data_efficiency_fit", "data_efficiency")
 SEGMENTATION_STUDIES = ("segmentation_fit", "segmentation")
 OCCLUSION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_methods",
                      "shapes_methods")

@@ -42,13 +42,15 @@ SECTIONS: dict[str, Section] = {
     "shapes_methods": _alone(methods.section_methods_full),
     "data_efficiency": sweeps.section_data_efficiency,
     "data_efficiency_fit": sweeps.section_data_efficiency,
+    "data_efficiency_steps": sweeps.section_data_efficiency,
     "aggressive_sampling": sweeps.section_aggressive,
     "aggressive_sampling_fit": sweeps.section_aggressive,
     "segmentation": _alone(segmentation.section_segmentation),
     "segmentation_fit": _alone(segmentation.section_segmentation),
 }
 # Sections without one regime line: no training (patch_stats), or one regime per row.
-_NO_REGIME_LINE = ("patch_stats", "data_efficiency", "data_efficiency_fit")
+_NO_REGIME_LINE = ("patch_stats", "data_efficiency", "data_efficiency_fit",
+                   "data_efficiency_steps")
 
 # Result sets that are not studies of the runner, and what makes them.
 _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",

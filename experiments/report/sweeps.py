@@ -104,6 +104,10 @@ EFFICIENCY = {
         "cifar_methods_fit", 2500, "epochs",
         "Every run trains 60 epochs, whatever the size, so size and passes are not confounded "
         "(a larger set also gets more steps)."),
+    "data_efficiency_steps": EfficiencyDesign(
+        "cifar_methods_fit", 2500, "steps",
+        "Every run trains cifar_methods_fit's 1,140 steps of 128 images (60 epochs of 2.5k), "
+        "so a smaller set is seen for more epochs; the budget in which both sizes fit."),
 }
 
 

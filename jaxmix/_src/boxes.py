@@ -169,8 +169,10 @@ def corrected_lam(box: Box, height: int, width: int) -> jax.Array:
 
 def box_mask(box: Box, height: int, width: int) -> jax.Array:
   """Boolean mask of shape `box.shape + (H, W)`, True inside the box."""
-  ys = jnp.arange(height, dtype=jnp.int32)[:, None]
-  xs = jnp.arange(width, dtype=jnp.int32)[None, :]
+  # Full (H, W) iotas, not an [H, 1] and a [1, W] one: with a row mask of its own XLA:GPU
+  # materializes it in a separate kernel before the pixel pass at 224×224 (kernel_count).
+  ys = jax.lax.broadcasted_iota(jnp.int32, (height, width), 0)
+  xs = jax.lax.broadcasted_iota(jnp.int32, (height, width), 1)
   e = lambda c: jnp.asarray(c)[..., None, None]
   return (ys >= e(box.y1)) & (ys < e(box.y2)) & (xs >= e(box.x1)) & (xs < e(box.x2))
 
