@@ -1,11 +1,12 @@
 r"""The experiments page's generated block, built from the committed study results.
 
   python -m experiments.report            # rewrite the block and the figures
-  python -m experiments.report --check    # exit 1 if the block is out of date
+  python -m experiments.report --check    # exit 1 if a block is out of date
 
 Reads `experiments/results/<study>/*.json` (written by `python -m experiments.study`), writes
 figures to `experiments/results/figures/` and replaces the text between the REPORT markers of
-`TARGET` (docs/experiments.md). Every table states its command, device, dates, epochs and
+`TARGET` (docs/experiments.md), and between the CLAIMS markers of README.md (each claim's
+status where the baseline fits). Every table states its command, device, dates, epochs and
 seeds, and every verdict its regime: whether the baseline fits its training data (train
 accuracy ≥ 95% over its last epochs), epochs, training images, model, device. A difference
 whose 95% interval includes zero is reported as no difference; none is judged before 3 paired

@@ -122,6 +122,30 @@ def headline(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
   return "<br>".join(lines + (["*other regimes:*"] + others if others else []))
 
 
+def brief(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
+  """A claim's statuses in the result sets where the baseline fits, by study name only."""
+  fitting = []
+  for study, decide in sources:
+    if not results.get(study):
+      continue
+    if study in claims.EFFICIENCY_STUDIES:
+      fits, _ = _efficiency_named(results, study)
+    else:
+      fit = regime.of_study(study, results)
+      fits = fit is not None and fit.fits
+    if fits:
+      fitting.append(f"`{study}`: {decide(results, study)}")
+  return "; ".join(fitting) or "no result where the baseline fits yet"
+
+
+def readme_table(results: Results) -> list[str]:
+  """The README's short form of the claims table: the fitting regimes' statuses only."""
+  lines = ["| claim | holds here? (only where the baseline fits its training data) |",
+           "| --- | --- |"]
+  lines += [f"| {claim} | {brief(results, sources)} |" for claim, _, sources in CLAIMS]
+  return lines
+
+
 def claims_table(results: Results) -> list[str]:
   lines = ["Each verdict: method − reference, paired by seed, in points, mean [95% interval]; "
            "*no difference* where the interval includes 0; none before 3 paired seeds. Each "
