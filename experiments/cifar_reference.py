@@ -32,7 +32,6 @@ pack --out into one archive (`tar czf $OUT/results.tgz -C <out> .`) and keep the
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import pathlib
 import re
@@ -44,31 +43,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.eval import analysis
-from experiments.eval import inference
 from experiments.data import image_files
 from experiments.data import registry
 from experiments.train import stacked
-from experiments import study as study_runner
+from experiments import reference_results
 from experiments.studies import _common
 
 STUDY = "cifar_reference"
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
-# The fields method_config sets per method; every other field must be shared by all models.
-_MIX_FIELDS = ("mix", "cutout_size", "mixup_alpha", "cutmix_alpha", "mix_prob", "mix_kwargs")
+# The fields method_config sets per method, and the mix settings a stacked model may change
+# (one `lax.switch` branch each); every other field must be shared by all stacked models.
+_MIX_FIELDS = ("mix", "cutout_size", "mixup_alpha", "cutmix_alpha", "mix_prob", "mix_kwargs",
+               "cutmix_minmax", "mix_off_last_epochs")
 
 
-def load_cifar(archive: str | os.PathLike, train_size: int = 0):
-  """(train arrays, test arrays, DatasetInfo) from the JPEG archive; `train_size` > 0 keeps a
-  fixed random subset of the training images (for quick checks)."""
+def read_splits(archive: str | os.PathLike):
+  """(train arrays, test arrays, class names) of the JPEG archive, all images."""
   splits, class_names = image_files.read_image_folder(
       archive, class_names=image_files.CIFAR10_CLASS_NAMES)
   if "train" not in splits or "test" not in splits:
     raise ValueError(f"--archive {archive} must hold train/ and test/ splits, "
                      f"found {sorted(splits)}")
-  train_split, test_split = splits["train"], splits["test"]
+  return splits["train"], splits["test"], class_names
+
+
+def subset(train_split, test_split, class_names, train_size: int = 0):
+  """(train arrays, test arrays, DatasetInfo): `train_size` > 0 keeps the registry's
+  class-balanced subset of that size (the CPU studies' rule: a smaller subset is part of a
+  larger one, the same for every seed); mean and std are the kept images'."""
   if 0 < train_size < len(train_split["label"]):
-    keep = np.sort(np.random.default_rng(0).permutation(len(train_split["label"]))[:train_size])
+    keep, _ = registry.subset_indices(np.asarray(train_split["label"]), train_size=train_size,
+                                      num_classes=len(class_names))
     train_split = {k: v[keep] for k, v in train_split.items()}
   mean, std = image_files.channel_stats(train_split["image"])
   info = registry.DatasetInfo(
@@ -78,15 +83,32 @@ def load_cifar(archive: str | os.PathLike, train_size: int = 0):
   return train_split, test_split, info
 
 
-def method_configs(methods, *, epochs: int, batch_size: int, learning_rate: float,
-                   train_size: int, model_kwargs: dict | None = None,
-                   half_precision: bool = True):
+def load_cifar(archive: str | os.PathLike, train_size: int = 0):
+  """(train arrays, test arrays, DatasetInfo) from the JPEG archive; `train_size` > 0 keeps a
+  class-balanced subset of the training images (`subset`)."""
+  return subset(*read_splits(archive), train_size)
+
+
+def method_configs(methods, **kwargs):
   """{method: config}: the CPU studies' recipe on PreAct-ResNet-18 (in bfloat16 by default)."""
-  configs = {m: _common.method_config(m, dataset="cifar10_jpeg", model="preact_resnet18",
-                                      epochs=epochs, batch_size=batch_size,
-                                      learning_rate=learning_rate, train_size=train_size,
-                                      half_precision=half_precision)
-             for m in methods}
+  return setting_configs({m: (m, {}) for m in methods}, **kwargs)
+
+
+def setting_configs(settings, *, epochs: int, batch_size: int, learning_rate: float,
+                    train_size: int, model_kwargs: dict | None = None,
+                    half_precision: bool = True):
+  """{setting: config} for `settings` {name: (method, mix-field overrides)}, e.g.
+  {"alpha2/p1": ("cutmix", {"cutmix_alpha": 2.0, "mix_prob": 1.0})}: the method's config on
+  the CPU studies' recipe (PreAct-ResNet-18, bfloat16 by default) with those fields changed."""
+  configs = {}
+  for name, (method, overrides) in settings.items():
+    if set(overrides) - set(_MIX_FIELDS):
+      raise ValueError(f"setting {name!r} overrides {sorted(set(overrides) - set(_MIX_FIELDS))}"
+                       f"; only the mix fields {_MIX_FIELDS} may differ between stacked models")
+    configs[name] = _common.method_config(
+        method, dataset="cifar10_jpeg", model="preact_resnet18", epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, train_size=train_size,
+        half_precision=half_precision, **overrides)
   for config in configs.values():
     config.model_kwargs.update(model_kwargs or {})
   shared = {k: v for k, v in next(iter(configs.values())).to_dict().items()
@@ -98,10 +120,32 @@ def method_configs(methods, *, epochs: int, batch_size: int, learning_rate: floa
   return configs
 
 
-def predict_logits(eval_fn, params, batch_stats, images: np.ndarray, chunk: int = 2500):
-  """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C]."""
-  return inference.in_batches(lambda part: eval_fn(params, batch_stats, part), images,
-                              min(chunk, len(images)), axis=1).astype(np.float32)
+def train_stacked(configs, names, train_split, info, *, batch_size: int, stackings,
+                  epochs: int | None = None, budget_s: float | None = None,
+                  max_epochs: int = 200, log=print) -> reference_results.Trained:
+  """Trains the (setting, seed) models `names` stacked, with the fastest of `stackings` after
+  a 20-step probe, for `epochs` (or the most whole epochs that fit `budget_s`)."""
+  steps_per_epoch = info.num_train // batch_size
+  graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = stacked.init_models(
+      configs, info, names)
+  images, labels = jnp.asarray(train_split["image"]), jnp.asarray(train_split["label"], jnp.int32)
+  idx = jnp.asarray(stacked.epoch_batches(names, 0, info.num_train, batch_size))
+  steppers, probes = stacked.probe_stackings(
+      configs, info, stackings, graphdef, states,
+      (images, labels, crop_keys, mix_keys, method_ids), idx, steps_per_epoch, log=log,
+      mix_total_steps=epochs * steps_per_epoch if epochs else None)
+  stacking = min(probes, key=lambda k: probes[k]["ms_per_step"])
+  epochs = epochs or stacked.choose_epochs(probes[stacking]["ms_per_step"] / 1e3,
+                                           steps_per_epoch, budget_s, max_epochs)
+  log(f"training with {stacking} for {epochs} epochs")
+  t_train = time.perf_counter()
+  states, history = stacked.train_epochs(steppers[stacking], states, names, epochs=epochs,
+                                         num_train=info.num_train, batch_size=batch_size,
+                                         log=log)
+  return reference_results.Trained(
+      states=states, eval_all=stacked.eval_fn(eval_graphdef, info), names=names,
+      history=history, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+      train_s=time.perf_counter() - t_train, stacking=stacking, probes=probes)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -181,85 +225,31 @@ def run(args: argparse.Namespace) -> int:
   if info.num_train < args.batch_size:
     raise ValueError(f"--batch-size {args.batch_size} exceeds the {info.num_train} training "
                      f"images")
-  steps_per_epoch = info.num_train // args.batch_size
   print(f"decoded {info.num_train} train / {info.num_eval} test images in "
         f"{time.perf_counter() - t_start:.1f}s on {jax.devices()[0].device_kind}", flush=True)
-  model_kwargs = {"width": args.width} if args.width != 64 else {}
-  configs = method_configs(args.methods, epochs=args.epochs or 1, batch_size=args.batch_size,
-                           learning_rate=args.learning_rate, train_size=args.train_size,
-                           model_kwargs=model_kwargs)
-  graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = stacked.init_states(
-      configs, info, args.seeds)
-  images, labels = jnp.asarray(train_split["image"]), jnp.asarray(train_split["label"], jnp.int32)
-  idx = jnp.asarray(stacked.epoch_batches(names, 0, info.num_train, args.batch_size))
   log = lambda line: print(line, flush=True)
-  # Train with the fastest stacking (and, for --budget-s, as many epochs as fit).
-  steppers, probes = stacked.probe_stackings(
-      configs, info, stacked.STACKINGS if args.stacking == "auto" else (args.stacking,),
-      graphdef, states, (images, labels, crop_keys, mix_keys, method_ids), idx, steps_per_epoch,
-      log=log)
-  stacking = min(probes, key=lambda k: probes[k]["ms_per_step"])
-  epochs = args.epochs or stacked.choose_epochs(probes[stacking]["ms_per_step"] / 1e3,
-                                                steps_per_epoch, args.budget_s, args.max_epochs)
-  log(f"training with {stacking} for {epochs} epochs")
-  configs = method_configs(args.methods, epochs=epochs, batch_size=args.batch_size,
-                           learning_rate=args.learning_rate, train_size=args.train_size,
-                           model_kwargs=model_kwargs)
-  t_train = time.perf_counter()
-  states, history = stacked.train_epochs(steppers[stacking], states, names, epochs=epochs,
-                                         num_train=info.num_train, batch_size=args.batch_size,
-                                         log=log)
-  train_s = time.perf_counter() - t_train
-
-  eval_all = stacked.eval_fn(eval_graphdef, info)
-  test_images, test_labels = test_split["image"], np.asarray(test_split["label"])
-  if 0 < args.test_size < len(test_labels):   # A fixed random subset (the split is by class).
-    keep = np.sort(np.random.default_rng(1).permutation(len(test_labels))[:args.test_size])
-    test_images, test_labels = test_images[keep], test_labels[keep]
-  logits = predict_logits(eval_all, states.params, states.batch_stats, test_images)
-  write_results(args, configs, info, names, states, eval_all, logits, test_images, test_labels,
-                history, epochs, steps_per_epoch, train_s, stacking, probes)
-  print(f"done in {time.perf_counter() - t_start:.0f}s ({train_s:.0f}s training); "
+  model_kwargs = {"width": args.width} if args.width != 64 else {}
+  make_configs = lambda epochs: method_configs(
+      args.methods, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+      train_size=args.train_size, model_kwargs=model_kwargs)
+  trained = train_stacked(
+      make_configs(args.epochs or 1), [(m, s) for m in args.methods for s in args.seeds],
+      train_split, info, batch_size=args.batch_size,
+      stackings=stacked.STACKINGS if args.stacking == "auto" else (args.stacking,),
+      epochs=args.epochs, budget_s=args.budget_s, max_epochs=args.max_epochs, log=log)
+  test = test_split
+  if 0 < args.test_size < len(test_split["label"]):   # A fixed random subset (split by class).
+    keep = np.sort(np.random.default_rng(1).permutation(len(test_split["label"]))[
+        :args.test_size])
+    test = {k: v[keep] for k, v in test_split.items()}
+  reference_results.write_results(
+      trained, make_configs(trained.epochs), info, name=args.name, out=args.out,
+      tags={m: {"method": m} for m in args.methods}, test=test, train=train_split,
+      command=reproducing_command(args, trained.epochs, trained.stacking),
+      code_commit=args.code_commit, log=log)
+  print(f"done in {time.perf_counter() - t_start:.0f}s ({trained.train_s:.0f}s training); "
         f"results in {args.out}", flush=True)
   return 0
-
-
-def write_results(args, configs, info, names, states, eval_all, logits, test_images, test_labels,
-                  history, epochs, steps_per_epoch, train_s, stacking, probes) -> None:
-  """One JSON per model, in the study runner's schema, so `experiments.report` reads them."""
-  command = reproducing_command(args, epochs, stacking)
-  n_models = len(names)
-  for m, (method, seed) in enumerate(names):
-    model_state = jax.tree_util.tree_map(lambda a, m=m: a[m], states)
-    predict = functools.partial(_predict_one, eval_all, model_state)
-    calibration = analysis.calibration(logits[m], test_labels)
-    config = configs[method].copy_and_resolve_references()
-    config.seed = seed
-    result = {
-        "study": args.name, "run": f"{method}/seed{seed}",
-        "tags": {"method": method, "seed": seed},
-        "seed": seed, "config": config.to_dict(),
-        "summary": {
-            "eval_accuracy": float((logits[m].argmax(-1) == test_labels).mean()),
-            "eval_nll": analysis.nll(logits[m], test_labels),
-            "eval_ece": analysis.ece(logits[m], test_labels),
-            "steps": epochs * steps_per_epoch, "model": config.model, "mix": config.mix,
-            "dataset": config.dataset, "wall_time_s": train_s,
-            # All stacked models together: they train in the same steps.
-            "images_per_sec": n_models * epochs * steps_per_epoch * args.batch_size / train_s,
-            "models_stacked": n_models, "stacking": stacking, "stacking_probes": probes},
-        "epochs": [{"epoch": h["epoch"], "train_loss": float(h["train_loss"][m]),
-                    "train_accuracy": float(h["train_accuracy"][m])} for h in history],
-        "analysis": {"calibration": calibration,
-                     "occlusion": analysis.occlusion_curves(predict, test_images, test_labels,
-                                                            mean=info.mean)},
-        "train_images": epochs * steps_per_epoch * args.batch_size,
-        "wall_time_s": train_s, **study_runner.provenance(args.code_commit),
-        "command": command, "study_command": command,
-    }
-    study_runner.write_result(args.out / f"{method}__seed{seed}.json", result)
-    print(f"{method}/seed{seed}: test accuracy {result['summary']['eval_accuracy']:.4f}, "
-          f"ECE {calibration['ece']:.4f}", flush=True)
 
 
 def reproducing_command(args, epochs: int, stacking: str) -> str:
@@ -279,12 +269,6 @@ def reproducing_command(args, epochs: int, stacking: str) -> str:
   if args.name != STUDY:
     argv += ["--name", args.name]
   return shlex.join(argv)
-
-
-def _predict_one(eval_all, model_state, images):
-  """Class ids of one model (a slice of the stacked state) on uint8 images."""
-  one = jax.tree_util.tree_map(lambda a: a[None], model_state)
-  return predict_logits(eval_all, one.params, one.batch_stats, images)[0].argmax(-1)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,10 @@ ACCURACY_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_referenc
                     "cifar_methods", "shapes_methods")
 CALIBRATION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_reference",
                        "cifar_methods", "shapes_methods")
-EFFICIENCY_STUDIES = ("data_efficiency_steps", "data_efficiency_fit", "data_efficiency")
+EFFICIENCY_STUDIES = ("data_efficiency_reference", "data_efficiency_steps", "data_efficiency_fit",
+                      "data_efficiency")
+AGGRESSIVE_STUDIES = ("aggressive_sampling_reference", "aggressive_sampling_fit",
+                      "aggressive_sampling")
 SEGMENTATION_STUDIES = ("segmentation_fit", "segmentation")
 OCCLUSION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_methods",
                      "shapes_methods")
@@ -138,7 +141,7 @@ def data_efficiency(results) -> str:
 
 def aggressive(results) -> str:
   out = []
-  for study in ("aggressive_sampling_fit", "aggressive_sampling"):
+  for study in AGGRESSIVE_STUDIES:
     rows = results.get(study, [])
     if not rows:
       continue

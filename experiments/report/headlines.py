@@ -83,8 +83,7 @@ CLAIMS: Sequence[tuple[str, Callable[[Results], str], Sequence[tuple[str, Decide
     ("5. gain shrinks with more data / on low-diversity data", claims.data_efficiency,
      [(s, efficiency_status) for s in claims.EFFICIENCY_STUDIES]),
     ("6. too aggressive sampling hurts (α, prob, minmax, off for the last epochs)",
-     claims.aggressive, [("aggressive_sampling_fit", aggressive_status),
-                         ("aggressive_sampling", aggressive_status)]),
+     claims.aggressive, [(s, aggressive_status) for s in claims.AGGRESSIVE_STUDIES]),
     ("7. falters where spatial coherence matters (segmentation)", claims.segmentation,
      [(s, paired_status("cutmix_images_only", "none", claims.miou, "<0"))
       for s in claims.SEGMENTATION_STUDIES]),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import pathlib
 import sys
 
+from experiments import reference_plan
 from experiments import studies
 from experiments.report import claims
 from experiments.report import headlines
@@ -46,14 +47,16 @@ SECTIONS: dict[str, Section] = {
     "data_efficiency": sweeps.section_data_efficiency,
     "data_efficiency_fit": sweeps.section_data_efficiency,
     "data_efficiency_steps": sweeps.section_data_efficiency,
+    "data_efficiency_reference": sweeps.section_data_efficiency,
     "aggressive_sampling": sweeps.section_aggressive,
     "aggressive_sampling_fit": sweeps.section_aggressive,
+    "aggressive_sampling_reference": sweeps.section_aggressive,
     "segmentation": _alone(segmentation.section_segmentation),
     "segmentation_fit": _alone(segmentation.section_segmentation),
 }
 # Sections without one regime line: no training (patch_stats), or one regime per row.
 _NO_REGIME_LINE = ("patch_stats", "data_efficiency", "data_efficiency_fit",
-                   "data_efficiency_steps")
+                   "data_efficiency_steps", "data_efficiency_reference")
 
 # Result sets that are not studies of the runner, and what makes them.
 _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
@@ -62,11 +65,16 @@ _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
              "cifar_reference_long": "python -m experiments.cifar_reference --archive "
                                      "../shared/data/cifar10-jpeg.tar.gz --methods baseline "
                                      "cutmix --epochs 85 --name cifar_reference_long, then "
-                                     "the same with --methods cutout mixup (on a GPU)"}
+                                     "the same with --methods cutout mixup (on a GPU)",
+             **{name: f"python -m experiments.reference_plan {claim} --list (prints each "
+                      "device call's command; on a GPU)"
+                for claim, name in reference_plan.RESULT_SETS.items()}}
 
 
 def _planned_runs(name: str) -> int | None:
-  """How many runs the study defines (None for result sets that are not studies)."""
+  """How many runs the study (or reference plan) defines (None for other result sets)."""
+  if name in reference_plan.RESULT_SETS.values():
+    return reference_plan.planned_runs(name)
   return len(studies.load(name).runs) if name in studies.names() else None
 
 

@@ -36,7 +36,8 @@ LAST_FRACTION = 0.1
 BASELINES = ("baseline", "none")
 # Result sets without baseline runs of their own take the regime of the study they share it with.
 BASELINE_FROM = {"aggressive_sampling": "cifar_methods",
-                 "aggressive_sampling_fit": "cifar_methods_fit"}
+                 "aggressive_sampling_fit": "cifar_methods_fit",
+                 "aggressive_sampling_reference": "cifar_reference_long"}
 # Result sets whose logged (running) train accuracy does not measure fitting, and why: they
 # fit only by a stored final-model measure (`segmentation_fit` stores the train mIoU).
 _PIXELS = ("its train metric is pixel accuracy, in which the background (the majority class) "

@@ -108,6 +108,11 @@ EFFICIENCY = {
         "cifar_methods_fit", 2500, "steps",
         "Every run trains cifar_methods_fit's 1,140 steps of 128 images (60 epochs of 2.5k), "
         "so a smaller set is seen for more epochs; the budget in which both sizes fit."),
+    "data_efficiency_reference": EfficiencyDesign(
+        "cifar_reference_long", 50000, "epochs",
+        "PreAct-ResNet-18 on an H200 (`python -m experiments.reference_plan claim5`): every run "
+        "trains cifar_reference_long's 85 epochs, whatever the size, on a class-balanced subset; "
+        "the 50,000-image point is cifar_reference_long's baseline and CutMix runs."),
 }
 
 

@@ -57,23 +57,29 @@ def warmup_cosine(peak: float, warmup_steps: int, total_steps):
 STACKINGS = ("vmap", "scan")
 
 
-def make_train_step(configs, info, graphdef, steps_per_epoch: int, stacking: str = "vmap"):
+def make_train_step(configs, info, graphdef, steps_per_epoch: int, stacking: str = "vmap",
+                    mix_total_steps: int | None = None):
   """jit(step)(states, images, labels, epoch_idx, i, crop_keys, mix_keys, methods, total_steps).
 
   Stacked models m = 0..M-1 train on images[epoch_idx[i, m]] with their own crop key, mix key
-  and method index (into `configs`' order). `stacking`: "vmap" batches the M models into one
-  step (XLA turns their convolutions into grouped ones); "scan" runs them one after another
-  inside the step (dense convolutions, one compiled model).
+  and method index (into `configs`' order: one `lax.switch` branch per config, so configs that
+  differ only in their mix settings, e.g. CutMix α or prob, are stacked like methods).
+  `stacking`: "vmap" batches the M models into one step (XLA turns their convolutions into
+  grouped ones); "scan" runs them one after another inside the step (dense convolutions, one
+  compiled model). `mix_total_steps`: the run's length, needed (static) by configs that switch
+  mixing off for their last epochs (`mix_off_last_epochs`); it must equal `total_steps`.
   """
   if stacking not in STACKINGS:
     raise ValueError(f"stacking must be one of {STACKINGS}, got {stacking!r}")
   config = next(iter(configs.values()))
   warmup = int(round(config.warmup_epochs * steps_per_epoch))
-  augments = [augment.make_augment_fn(c, info) for c in configs.values()]
+  augments = [augment.make_augment_fn(c, info, total_steps=mix_total_steps,
+                                      steps_per_epoch=steps_per_epoch)
+              for c in configs.values()]
 
   def augment_by_method(method, key, images, labels, step=None):
-    del step  # No method here schedules its mixing.
-    return jax.lax.switch(method, augments, key, images, labels)
+    # Every branch takes the step; only a config with a mixing schedule reads it.
+    return jax.lax.switch(method, augments, key, images, labels, step)
 
   def step(states, images, labels, epoch_idx, i, crop_keys, mix_keys, methods, total_steps):
     idx = jax.lax.dynamic_index_in_dim(epoch_idx, i, keepdims=False)          # [M, B]
@@ -99,23 +105,30 @@ def make_train_step(configs, info, graphdef, steps_per_epoch: int, stacking: str
 def init_states(configs, info, seeds):
   """(train graphdef, eval graphdef, stacked TrainState, per-model mix keys, crop keys, method
   ids, run names); models are method-major, seed-minor, and a seed's models share init."""
+  return init_models(configs, info, [(method, seed) for method in configs for seed in seeds])
+
+
+def init_models(configs, info, names):
+  """`init_states` for any list of (config key, seed) models, in that order (e.g. a device
+  call's share of a study); a seed's models share init, crops and batch order."""
+  unknown = sorted({key for key, _ in names} - set(configs))
+  if unknown:
+    raise ValueError(f"names must use the keys of configs {list(configs)}, got {unknown}")
   config = next(iter(configs.values()))
   tx = optim.make_optimizer(config, warmup_cosine(config.learning_rate, 1, 2))
-  states, mix_keys, crop_keys, methods, names = [], [], [], [], []
-  for m_index, method in enumerate(configs):
-    for seed in seeds:
-      # As loop.train_and_evaluate splits it: init and mix keys from the seed.
-      init_key, mix_key = jax.random.split(jax.random.key(seed))
-      graphdef, eval_graphdef, state = state_lib.from_model(
-          classification.create_model(config, info, init_key), tx)
-      states.append(state)
-      mix_keys.append(mix_key)
-      crop_keys.append(jax.random.fold_in(jax.random.key(seed), 1))
-      methods.append(m_index)
-      names.append((method, seed))
+  index = {key: i for i, key in enumerate(configs)}
+  states, mix_keys, crop_keys = [], [], []
+  for _, seed in names:
+    # As loop.train_and_evaluate splits it: init and mix keys from the seed.
+    init_key, mix_key = jax.random.split(jax.random.key(seed))
+    graphdef, eval_graphdef, state = state_lib.from_model(
+        classification.create_model(config, info, init_key), tx)
+    states.append(state)
+    mix_keys.append(mix_key)
+    crop_keys.append(jax.random.fold_in(jax.random.key(seed), 1))
   stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
   return (graphdef, eval_graphdef, stacked, jnp.stack(mix_keys), jnp.stack(crop_keys),
-          jnp.asarray(methods, jnp.int32), names)
+          jnp.asarray([index[key] for key, _ in names], jnp.int32), list(names))
 
 
 def epoch_batches(names, epoch: int, num_train: int, batch_size: int) -> np.ndarray:
@@ -139,12 +152,13 @@ def choose_epochs(seconds_per_step: float, steps_per_epoch: int, budget_s: float
 
 
 def probe_stackings(configs, info, stackings, graphdef, states, steppers_args, idx,
-                    steps_per_epoch: int, log=print):
+                    steps_per_epoch: int, log=print, mix_total_steps: int | None = None):
   """({stacking: stepper}, {stacking: {"compile_s", "ms_per_step"}}): each candidate compiled
   and timed for 20 steps on a throwaway copy of the initial models."""
   probes, steppers = {}, {}
   for stacking in stackings:
-    step_fn = make_train_step(configs, info, graphdef, steps_per_epoch, stacking)
+    step_fn = make_train_step(configs, info, graphdef, steps_per_epoch, stacking,
+                              mix_total_steps)
     steppers[stacking] = functools.partial(run_step, step_fn, *steppers_args)
     t0 = time.perf_counter()
     probe = jax.block_until_ready(steppers[stacking](states, idx, 0, steps_per_epoch))[0]

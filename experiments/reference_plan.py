@@ -1,0 +1,231 @@
+"""Issue 19's reference-scale studies of claims 5 and 6, split into device calls of <= 8 minutes.
+
+Both train PreAct-ResNet-18 on the JPEG CIFAR-10 archive for 85 epochs with the
+`cifar_reference_long` recipe (batch 256, peak lr 0.2, bfloat16), whose baseline fits (99.97%
+train accuracy) and whose baseline and CutMix (α = 1, p = 0.5) runs, same seeds, are shared:
+
+- claim5 → `data_efficiency_reference`: class-balanced subsets of 5k, 10k and 25k images
+  (`registry.subset_indices`) × {baseline, CutMix} × 3 seeds, the same 85 epochs at every
+  size; the 50k point is `cifar_reference_long`'s runs (`report.sweeps.EFFICIENCY`).
+- claim6 → `aggressive_sampling_reference`: CutMix α ∈ {0.2, 1, 2} × p ∈ {0.5, 1}, and p = 1
+  switched off for the last 10% of epochs (8.5), 3 seeds, all 50k images; α = 1, p = 0.5 and
+  the baseline are `cifar_reference_long`'s.
+
+Each call trains its models stacked (`train/stacked.py`, `lax.scan` over the models, one
+`lax.switch` branch per setting), one training-set size at a time, in one process that decodes
+the archive once, and writes one JSON per model (`reference_results`). A call skips the models
+whose JSON is already in --out, so rerunning a call after a crash redoes only what is missing.
+
+  python -m experiments.reference_plan claim6 --list       # calls, estimates, device commands
+  python -m experiments.reference_plan claim6 --call 2 --archive data_cache/cifar10-jpeg.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+import shlex
+import sys
+
+from experiments import reference_results
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+SEEDS, NUM_TRAIN, NUM_TEST = (0, 1, 2), 50000, 10000
+CALL_BUDGET_S = 480.0   # Issue 19: each device call <= 8 minutes.
+# Measured on the H200 (cifar_reference_long, 6 models stacked by scan): 60,970 training images
+# per second over all models; scan runs the models one after another, so per model it is the same
+# at any count (12 models: 52.3 ms per step, 6: 25.3). Decoding the archive took 16.6-21.6 s,
+# compiling the scan step 18-22 s; evaluation is forward only (a third of a step's work).
+IMAGES_PER_S, DECODE_S, COMPILE_S = 60_970.0, 22.0, 25.0
+EVAL_IMAGES_PER_S = 3 * IMAGES_PER_S
+DEVICE_ARCHIVE = "data_cache/cifar10-jpeg.tar.gz"   # A git-ignored folder that `carry` takes.
+RESULT_SETS = {"claim5": "data_efficiency_reference", "claim6": "aggressive_sampling_reference"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """What every model of both claims shares: cifar_reference_long's (its baseline fits)."""
+  epochs: int = 85
+  batch_size: int = 256
+  learning_rate: float = 0.2
+  width: int = 64            # PreAct-ResNet-18's base width.
+
+
+RECIPE = Recipe()
+EPOCHS, BATCH = RECIPE.epochs, RECIPE.batch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """One run of a result set: a setting (run name without the seed) and a seed."""
+  setting: str
+  seed: int
+  method: str
+  overrides: tuple = ()     # (field, value) pairs of mix fields over the method's config.
+  tags: tuple = ()          # (tag, value) pairs the report groups by (the seed is added).
+  train_size: int = 0       # 0: all training images.
+
+  @property
+  def run(self) -> str:
+    return f"{self.setting}/seed{self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  name: str                 # The result set (experiments/results/<name>/).
+  models: tuple[Model, ...]
+
+
+def claim5(sizes=(25000, 10000, 5000), seeds=SEEDS) -> Claim:
+  """Largest size first: the small groups fill a call's end."""
+  models = [Model(f"cifar10_{size}/{method}", seed, method,
+                  tags=(("method", method), ("dataset", "cifar10_jpeg"), ("train_size", size)),
+                  train_size=size)
+            for size in sizes for seed in seeds for method in ("baseline", "cutmix")]
+  return Claim(RESULT_SETS["claim5"], tuple(models))
+
+
+def claim6(seeds=SEEDS) -> Claim:
+  off = EPOCHS / 10
+  settings = [(f"alpha{a:g}/p{p:g}", a, p, 0.0) for a in (0.2, 1.0, 2.0) for p in (0.5, 1.0)
+              if (a, p) != (1.0, 0.5)] + [(f"alpha1/p1/off_last{off:g}", 1.0, 1.0, off)]
+  models = [Model(name, seed, "cutmix",
+                  overrides=(("cutmix_alpha", a), ("mix_prob", p), ("mix_off_last_epochs", o)),
+                  tags=(("method", "cutmix"), ("alpha", a), ("prob", p),
+                        ("schedule", f"off for the last {o:g} epochs" if o else "constant")))
+            for seed in seeds for name, a, p, o in settings]   # Seed-major: a call per seed.
+  return Claim(RESULT_SETS["claim6"], tuple(models))
+
+
+CLAIMS = {"claim5": claim5, "claim6": claim6}
+
+
+def planned_runs(result_set: str) -> int:
+  """How many runs the plan of this result set has (for the report's "k of n runs done")."""
+  claim = {name: key for key, name in RESULT_SETS.items()}[result_set]
+  return len(CLAIMS[claim]().models)
+
+
+def groups(models) -> dict[int, list[Model]]:
+  """{training-set size: its models}: each size is one stacked training (one compiled step)."""
+  out: dict[int, list[Model]] = {}
+  for model in models:
+    out.setdefault(model.train_size, []).append(model)
+  return out
+
+
+def model_seconds(model: Model) -> float:
+  """Training plus evaluation (test set and its own training set) of one model, on the H200."""
+  n = model.train_size or NUM_TRAIN
+  return (EPOCHS * (n // BATCH) * BATCH / IMAGES_PER_S + (n + NUM_TEST) / EVAL_IMAGES_PER_S)
+
+
+def call_seconds(models) -> float:
+  """A call's estimated wall time: decode once, then compile and train each size's group."""
+  return DECODE_S + sum(COMPILE_S + sum(map(model_seconds, g)) for g in groups(models).values())
+
+
+def split(models, budget_s: float = CALL_BUDGET_S) -> list[list[Model]]:
+  """The models in order, cut into consecutive calls whose estimate fits `budget_s`."""
+  calls: list[list[Model]] = [[]]
+  for model in models:
+    if call_seconds([model]) > budget_s:
+      raise ValueError(f"budget_s must fit one model ({call_seconds([model]):.0f} s for "
+                       f"{model.run}), got {budget_s}")
+    if calls[-1] and call_seconds(calls[-1] + [model]) > budget_s:
+      calls.append([])
+    calls[-1].append(model)
+  return calls if calls[0] else []
+
+
+def device_command(claim: str, call: int, name: str, commit: str) -> str:
+  """The one-line command of a device call: the call (stopped before the tool's 600 s), then
+  every JSON of the result set packed into one file (the reply returns at most 8 files)."""
+  plan = shlex.join(["python3", "-m", "experiments.reference_plan", claim, "--call", str(call),
+                     "--archive", DEVICE_ARCHIVE, "--code-commit", commit])
+  log = f"$OUT/{claim}_call{call}.log"
+  return (f"export PYTHONUNBUFFERED=1; timeout 570 {plan} 2>&1 | tee {log}; "
+          f"tar czf $OUT/{name}_call{call}.tgz -C experiments/results {name}")
+
+
+def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: str,
+             code_commit: str | None, recipe: Recipe = RECIPE, log=print) -> list[pathlib.Path]:
+  """Trains the `models` of one call whose JSON is not in `out`, one stacked group per size."""
+  from experiments import cifar_reference   # jax: only when training.
+  todo = [m for m in models if not (out / reference_results.file_name(m.setting, m.seed)).exists()]
+  log(f"{claim.name}: {len(models) - len(todo)} of {len(models)} runs of this call done; "
+      f"training {len(todo)} (estimate {call_seconds(todo):.0f} s)")
+  if not todo:
+    return []
+  train_all, test, class_names = cifar_reference.read_splits(archive)
+  written = []
+  for size, group in groups(todo).items():
+    train, test, info = cifar_reference.subset(train_all, test, class_names, size)
+    settings = {m.setting: (m.method, dict(m.overrides)) for m in group}
+    configs = cifar_reference.setting_configs(
+        settings, epochs=recipe.epochs, batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate, train_size=size,
+        model_kwargs={"width": recipe.width} if recipe.width != 64 else {})
+    trained = cifar_reference.train_stacked(
+        configs, [(m.setting, m.seed) for m in group], train, info,
+        batch_size=recipe.batch_size, stackings=("scan",), epochs=recipe.epochs, log=log)
+    written += reference_results.write_results(
+        trained, configs, info, name=claim.name, out=out,
+        tags={m.setting: dict(m.tags) for m in group}, test=test, train=train,
+        command=command, code_commit=code_commit, occlusion=False, log=log)
+  return written
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(prog="python -m experiments.reference_plan",
+                                   description=__doc__.split("\n\n")[0])
+  parser.add_argument("claim", choices=sorted(CLAIMS))
+  what = parser.add_mutually_exclusive_group(required=True)
+  what.add_argument("--list", action="store_true", help="print the calls and their commands")
+  what.add_argument("--call", type=int, help="run call K (1-based) of the plan")
+  parser.add_argument("--archive", help="cifar10-jpeg.tar.gz (or its folder); with --call")
+  parser.add_argument("--budget-s", type=float, default=CALL_BUDGET_S,
+                      help="estimated seconds per call at the H200's measured speed")
+  parser.add_argument("--out", type=pathlib.Path, default=None,
+                      help="where the JSONs go (default experiments/results/<result set>)")
+  parser.add_argument("--code-commit", default=None,
+                      help="commit of this code, recorded instead of the host's git HEAD")
+  args = parser.parse_args(argv)
+  if args.call is not None and not args.archive:
+    parser.error("--call needs --archive (cifar10-jpeg.tar.gz or its folder)")
+  return args
+
+
+def main(argv=None, log=print) -> int:
+  args = parse_args(argv)
+  claim = CLAIMS[args.claim]()
+  out = args.out or RESULTS / claim.name
+  try:
+    calls = split(claim.models, args.budget_s)
+  except ValueError as e:
+    raise SystemExit(f"error: --{e}") from None
+  if args.list:
+    from experiments.studies import _provenance
+    commit = _provenance.git_commit()[0]
+    for k, models in enumerate(calls, 1):
+      done = sum((out / reference_results.file_name(m.setting, m.seed)).exists() for m in models)
+      log(f"call {k}/{len(calls)}: {len(models)} models ({done} done), estimate "
+          f"{call_seconds(models):.0f} s: {', '.join(m.run for m in models)}")
+      log(f"  run(command={device_command(args.claim, k, claim.name, commit)!r}, "
+          f"carry=['data_cache'], timeout_s=600)")
+    return 0
+  if not 1 <= args.call <= len(calls):
+    raise SystemExit(f"error: --call must be in [1, {len(calls)}] for {args.claim} at "
+                     f"--budget-s {args.budget_s:g}, got {args.call}")
+  command = shlex.join(["python", "-m", "experiments.reference_plan", args.claim, "--call",
+                        str(args.call), "--archive", "cifar10-jpeg.tar.gz"]
+                       + (["--budget-s", f"{args.budget_s:g}"]
+                          if args.budget_s != CALL_BUDGET_S else []))
+  run_call(claim, calls[args.call - 1], archive=args.archive, out=out, command=command,
+           code_commit=args.code_commit, log=lambda line: log(line, flush=True))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
