@@ -86,8 +86,8 @@ def claim5(sizes=(25000, 10000, 5000), seeds=SEEDS) -> Claim:
   return Claim(RESULT_SETS["claim5"], tuple(models))
 
 
-def claim6(seeds=SEEDS) -> Claim:
-  off = EPOCHS / 10
+def claim6(seeds=SEEDS, recipe: Recipe = RECIPE) -> Claim:
+  off = recipe.epochs / 10   # Mixing off for the last 10% of epochs.
   settings = [(f"alpha{a:g}/p{p:g}", a, p, 0.0) for a in (0.2, 1.0, 2.0) for p in (0.5, 1.0)
               if (a, p) != (1.0, 0.5)] + [(f"alpha1/p1/off_last{off:g}", 1.0, 1.0, off)]
   models = [Model(name, seed, "cutmix",
