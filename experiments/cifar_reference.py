@@ -13,7 +13,9 @@ analyses are the CPU studies' own: the trainer's stacked mode (`train/stacked.py
 `train_step` with the classification task's `prepare`), `analysis.calibration` /
 `occlusion_curves`. Crop + flip run on device (zero padding 4, as `data.pipeline.crop_and_flip`)
 with JAX draws instead of the CPU pipeline's NumPy ones. This file is the study around it:
-arguments, data, the results in the study runner's schema.
+arguments, data (`--train-size`: the CPU studies' class-balanced subset) and `train_stacked`,
+which `experiments.reference_plan` (claims 5 and 6) uses too; `experiments.reference_results`
+writes the JSONs in the study runner's schema.
 
   python -m experiments.cifar_reference --archive ../shared/data/cifar10-jpeg.tar.gz --epochs 15
   python -m experiments.main --config experiments/configs/cifar_reference.py \
@@ -163,7 +165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--batch-size", type=int, default=256)
   parser.add_argument("--learning-rate", type=float, default=0.2,
                       help="peak; 0.1 per 128 images as in the CPU studies")
-  parser.add_argument("--train-size", type=int, default=0, help="0: all training images")
+  parser.add_argument("--train-size", type=int, default=0,
+                      help="a class-balanced subset of this many images (0: all)")
   parser.add_argument("--width", type=int, default=64, help="ResNet base width (64: the reference)")
   parser.add_argument("--stacking", default="auto", choices=("auto",) + stacked.STACKINGS,
                       help="how the models share a step; auto: the faster after 20 steps each")

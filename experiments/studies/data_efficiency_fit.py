@@ -8,7 +8,7 @@ class-balanced subsets of 1,250 images (here) and 2,500 (`cifar_methods_fit`'s b
 CutMix runs, same seeds), and Fashion-MNIST (grey, centred, low diversity) at 1,250 against
 CIFAR-10 at 1,250. Baseline vs CutMix, 3 seeds; every baseline's final model is scored on its
 own training images (`train_fit`). Compute: 75k training images per run, ~4-5 min on 2 cores.
-The 5k-50k sizes of the issue need the GPU script (`experiments/configs/cifar_reference.py`).
+The 5k-50k sizes of the issue are `python -m experiments.reference_plan claim5` (a GPU).
 
 Measured (2026-12-03, 5 runs): at 1,250 images 60 epochs are 540 steps, and the baseline does
 not fit (final train accuracy 93.9% and 92.2% on CIFAR-10, 93.0% on Fashion-MNIST), so this

@@ -10,6 +10,7 @@ import itertools
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from experiments import cifar_reference
@@ -158,3 +159,29 @@ def test_call_needs_archive(capsys):
   with pytest.raises(SystemExit) as e:
     plan.main(["claim5", "--call", "1"])
   assert e.value.code == 2 and "--call needs --archive" in capsys.readouterr().err
+
+
+def test_subset_keeps_a_class_balanced_nested_subset():
+  """`--train-size` and the plan's sizes: every class equally, a smaller subset inside a larger
+  one, the same for every call; mean and std over the kept images only."""
+  rng = np.random.default_rng(0)
+  labels = rng.permutation(np.repeat(np.arange(10), 7)).astype(np.int32)
+  images = rng.integers(0, 256, (70, 4, 4, 3)).astype(np.uint8)
+  images[:, 0, 0, 0] = np.arange(70)   # Each image names its row.
+  train, test = {"image": images, "label": labels}, {"image": images[:5], "label": labels[:5]}
+  names = tuple(f"c{i}" for i in range(10))
+  kept = {}
+  for size in (20, 40):
+    got, got_test, info = cifar_reference.subset(train, test, names, size)
+    kept[size] = set(got["image"][:, 0, 0, 0].tolist())
+    assert np.array_equal(np.bincount(got["label"], minlength=10), [size // 10] * 10)
+    assert np.array_equal(labels[sorted(kept[size])], got["label"])   # Rows kept whole.
+    assert info.num_train == size and got_test is test
+    pixels = images[sorted(kept[size])].reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(info.mean, pixels.mean(0))
+    np.testing.assert_allclose(info.std, pixels.std(0))
+  assert kept[20] < kept[40]
+  again, _, _ = cifar_reference.subset(train, test, names, 20)
+  assert set(again["image"][:, 0, 0, 0].tolist()) == kept[20]
+  whole, _, info = cifar_reference.subset(train, test, names, 0)
+  assert whole is train and info.num_train == 70
