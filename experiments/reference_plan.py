@@ -28,7 +28,9 @@ import pathlib
 import shlex
 import sys
 
+from experiments import cifar_reference
 from experiments import reference_results
+from experiments.studies import _provenance
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 SEEDS, NUM_TRAIN, NUM_TEST = (0, 1, 2), 50000, 10000
@@ -153,7 +155,6 @@ def device_command(claim: str, call: int, name: str, commit: str) -> str:
 def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: str,
              code_commit: str | None, recipe: Recipe = RECIPE, log=print) -> list[pathlib.Path]:
   """Trains the `models` of one call whose JSON is not in `out`, one stacked group per size."""
-  from experiments import cifar_reference   # jax: only when training.
   todo = [m for m in models if not (out / reference_results.file_name(m.setting, m.seed)).exists()]
   log(f"{claim.name}: {len(models) - len(todo)} of {len(models)} runs of this call done; "
       f"training {len(todo)} (estimate {call_seconds(todo):.0f} s)")
@@ -207,7 +208,6 @@ def main(argv=None, log=print) -> int:
   except ValueError as e:
     raise SystemExit(f"error: --{e}") from None
   if args.list:
-    from experiments.studies import _provenance
     commit = _provenance.git_commit()[0]
     for k, models in enumerate(calls, 1):
       done = sum((out / reference_results.file_name(m.setting, m.seed)).exists() for m in models)
