@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pathlib
 import shlex
 import sys
+
+import jax
 
 from experiments import cifar_reference
 from experiments import reference_results
@@ -161,6 +164,8 @@ def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: 
   if not todo:
     return []
   train_all, test, class_names = cifar_reference.read_splits(archive)
+  log(f"decoded {len(train_all['label'])} train / {len(test['label'])} test images on "
+      f"{jax.devices()[0].device_kind}")
   written = []
   for size, group in groups(todo).items():
     train, test, info = cifar_reference.subset(train_all, test, class_names, size)
@@ -196,6 +201,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.call is not None and not args.archive:
     parser.error("--call needs --archive (cifar10-jpeg.tar.gz or its folder)")
+  if args.archive and not os.path.exists(args.archive):
+    parser.error(f"--archive {args.archive} does not exist")
   return args
 
 
@@ -208,7 +215,10 @@ def main(argv=None, log=print) -> int:
   except ValueError as e:
     raise SystemExit(f"error: --{e}") from None
   if args.list:
-    commit = _provenance.git_commit()[0]
+    commit, dirty = _provenance.git_commit()
+    if dirty:
+      log("note: this checkout has uncommitted changes; commit them first, so that "
+          "--code-commit names the code that runs")
     for k, models in enumerate(calls, 1):
       done = sum((out / reference_results.file_name(m.setting, m.seed)).exists() for m in models)
       log(f"call {k}/{len(calls)}: {len(models)} models ({done} done), estimate "

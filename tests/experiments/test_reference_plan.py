@@ -185,3 +185,9 @@ def test_subset_keeps_a_class_balanced_nested_subset():
   assert set(again["image"][:, 0, 0, 0].tolist()) == kept[20]
   whole, _, info = cifar_reference.subset(train, test, names, 0)
   assert whole is train and info.num_train == 70
+
+
+def test_call_needs_an_existing_archive(tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    plan.main(["claim6", "--call", "1", "--archive", str(tmp_path / "nope.tar.gz")])
+  assert e.value.code == 2 and "nope.tar.gz does not exist" in capsys.readouterr().err
