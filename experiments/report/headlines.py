@@ -103,17 +103,21 @@ PRIMARY = ("CutMix − baseline top-1 error < 0",
            "ResizeMix − CutMix top-1 error on shapes < 0 (the variant fixes it)")
 
 
+def _fits_and_name(results: Results, study: str) -> tuple[bool | None, str]:
+  """Whether the study's baseline fits (a sweep: at every size), and its tagged name."""
+  if study in claims.EFFICIENCY_STUDIES:
+    return _efficiency_named(results, study)
+  fit = regime.of_study(study, results)
+  return fit is not None and fit.fits, named(results, study)
+
+
 def headline(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
   """Statuses of the sources with runs: fitting regimes first, then the rest, labelled."""
   fitting, others = [], []
   for study, decide in sources:
     if not results.get(study):
       continue
-    if study in claims.EFFICIENCY_STUDIES:
-      fits, name = _efficiency_named(results, study)
-    else:
-      fit = regime.of_study(study, results)
-      fits, name = fit is not None and fit.fits, named(results, study)
+    fits, name = _fits_and_name(results, study)
     (fitting if fits else others).append(f"{decide(results, study)} — {name}")
   if not fitting and not others:
     return status(None, "<0")
@@ -127,12 +131,7 @@ def brief(results: Results, sources: Sequence[tuple[str, Decide]]) -> str:
   for study, decide in sources:
     if not results.get(study):
       continue
-    if study in claims.EFFICIENCY_STUDIES:
-      fits, _ = _efficiency_named(results, study)
-    else:
-      fit = regime.of_study(study, results)
-      fits = fit is not None and fit.fits
-    if fits:
+    if _fits_and_name(results, study)[0]:
       fitting.append(f"`{study}`: {decide(results, study)}")
   return "; ".join(fitting) or "no result where the baseline fits yet"
 

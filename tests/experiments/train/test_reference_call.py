@@ -20,7 +20,6 @@ from experiments import cifar_reference as cr
 from experiments import reference_plan as plan
 from experiments import train
 from experiments.data import image_files
-from experiments.data import pipeline as input_pipeline
 from experiments.data import registry as data_registry
 from experiments.report import claims
 from experiments.report import page
@@ -28,6 +27,7 @@ from experiments.report import sweeps
 from experiments.train import augment
 from experiments.train import classification
 from experiments.train import stacked
+from tests.experiments.train.test_cifar_reference import _reference_crop
 
 HW, NUM_TRAIN, BATCH = 16, 32, 8
 STEPS_PER_EPOCH, EPOCHS = NUM_TRAIN // BATCH, 2
@@ -43,14 +43,6 @@ SETTINGS = {"alpha0.2/p1": ("cutmix", {"cutmix_alpha": 0.2, "mix_prob": 1.0}),
                                "mix_off_last_epochs": 1.0})}
 # Not method-major: a call's share of a plan (alpha2/p1 with a second seed after "off").
 NAMES = [("alpha0.2/p1", 0), ("alpha2/p1", 0), ("off", 0), ("alpha2/p1", 1)]
-
-
-def _reference_crop(key, images, pad=4):
-  b = images.shape[0]
-  offset_key, flip_key = jax.random.split(key)
-  offsets = np.asarray(jax.random.randint(offset_key, (b, 2), 0, 2 * pad + 1))
-  flips = np.asarray(jax.random.bernoulli(flip_key, 0.5, (b,)))
-  return input_pipeline.crop_and_flip(np.asarray(images), offsets, flips, pad=pad)
 
 
 def _reference_losses(configs, images, labels, idx, crop_keys):
