@@ -31,9 +31,7 @@ def paste_box(images: jax.Array, partner_images: jax.Array, box: boxes.Box,
   Returns:
     Array like `images`.
   """
-  height, width = _layout.image_size(images, data_format)
-  mask = _layout.expand_mask(boxes.box_mask(box, height, width), data_format)
-  return jnp.where(mask, partner_images, images)
+  return boxes.where_box(box, partner_images, images, data_format)
 
 
 # Words of one CutMix draw: λ (sampling.LAM_WORDS), then the centre (boxes.CENTRE_WORDS) or

@@ -14,11 +14,9 @@ from jaxmix._src import mixing
 
 def erase_box(images: jax.Array, box: boxes.Box, fill=0, data_format: str = "NHWC") -> jax.Array:
   """Sets the pixels inside `box` to `fill` (scalar or per channel), dtype kept."""
-  height, width = _layout.image_size(images, data_format)
   channels = images.shape[-1] if data_format == "NHWC" else images.shape[-3]
   fill = _layout.expand_fill(fill, images.dtype, data_format, channels)
-  mask = _layout.expand_mask(boxes.box_mask(box, height, width), data_format)
-  return jnp.where(mask, fill, images)
+  return boxes.where_box(box, fill, images, data_format)
 
 
 def cutout(key: jax.Array, images: jax.Array, labels=None, *, size: int, fill=0,

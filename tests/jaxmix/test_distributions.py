@@ -7,12 +7,14 @@ wrong distribution of the same kind is rejected.
 """
 
 import jax
+import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
 
 import jaxmix
+from jaxmix._src import sampling
 
 N = 20000
 
@@ -93,6 +95,20 @@ def test_random_words_rows_do_not_depend_on_the_batch():
                                 block[:, 37:40])
   # Power: different rows and different words differ.
   assert len(np.unique(full)) == full.size
+
+
+@pytest.mark.parametrize("layout", ["words_as_block", "words_apart"])
+def test_random_words_layouts_are_the_documented_hash(layout):
+  """Both layouts (one threefry call on CPU, one per pair elsewhere) give word j of row r =
+  output j % 2 of threefry2x32(key, (r, 2^31 + j // 2)), restated call by call."""
+  key_data = jax.random.key_data(_key(17))
+  rows, offset, num = jnp.array([0, 3, 2**31 + 5], jnp.uint32), 3, 6
+  pairs = range(offset // 2, (offset + num - 1) // 2 + 1)
+  got = np.asarray(getattr(sampling, layout)(key_data, rows, pairs, offset % 2, num))
+  for i, r in enumerate(np.asarray(rows)):
+    for j in range(offset, offset + num):
+      pair = jnp.array([r, 2**31 + j // 2], jnp.uint32)
+      assert got[i, j - offset] == int(jax.extend.random.threefry_2x32(key_data, pair)[j % 2])
 
 
 @pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
