@@ -9,7 +9,9 @@ table gives the median per call, the interquartile range, and the ratio to the m
 
 Rows: the draws now (one hash pass, `mixing.draw`), the draws as they were before
 (`benchmarks/draws_before.py`: a key split per sample, two Gammas, a second hash for the
-centre), batch mode's one draw, and the whole op (`jaxmix.cutmix`, elem, mask path).
+centre), batch mode's one draw, the pixel pass alone on fixed per-sample boxes in the two
+layouts `boxes.where_box` picks from (CPU: [B, H, W·C] rows; elsewhere NHWC), and the whole op
+(`jaxmix.cutmix`, elem, mask path).
 
 Usage: JAX_PLATFORMS=cpu python -m benchmarks.draw_speed [--batch 256] [--size 32]
        [--rounds 15] [--inner 20] [--alpha 1.0]
@@ -24,6 +26,7 @@ import numpy as np
 import jaxmix
 from benchmarks import _timing
 from benchmarks import draws_before
+from jaxmix._src import boxes
 from jaxmix._src import cutmix as cutmix_lib
 from jaxmix._src import mixing
 
@@ -35,14 +38,22 @@ def candidates(batch: int, size: int, alpha: float, inner: int):
   op = cutmix_lib.cutmix_op(alpha, None, True, size, size, "NHWC")
   images, labels = jnp.asarray(x), jnp.arange(batch) % 10
 
+  # The images are arguments, not constants closed over: XLA folds a constant batch.
+  _, params = mixing.draw(keys[0], op, "elem", batch)
+  box = params["box"]
+  select = lambda flat_rows: jax.jit(
+      lambda b, x: boxes.select_in_box(b, x[::-1], x, flat_rows=flat_rows))
+  select_flat, select_nhwc = select(True), select(False)
+  cutmix = jax.jit(lambda k, x, y: jaxmix.cutmix(k, x, y, alpha=alpha, num_classes=10))
   jitted = {
       "cutmix elem: all draws, one pass (now)":
           jax.jit(lambda k: mixing.draw(k, op, "elem", batch)),
       "cutmix elem: all draws, key per sample (before)":
           jax.jit(lambda k: draws_before.cutmix_elem_draws(k, alpha, batch, size, size)),
       "cutmix batch: one draw (now)": jax.jit(lambda k: mixing.draw(k, op, "batch", batch)),
-      "jaxmix.cutmix elem (mask path, labels)":
-          jax.jit(lambda k: jaxmix.cutmix(k, images, labels, alpha=alpha, num_classes=10)),
+      "box select alone, [B, H, W·C] rows (CPU layout)": lambda k: select_flat(box, images),
+      "box select alone, [B, H, W, C] (GPU layout)": lambda k: select_nhwc(box, images),
+      "jaxmix.cutmix elem (mask path, labels)": lambda k: cutmix(k, images, labels),
   }
 
   def repeat(call):

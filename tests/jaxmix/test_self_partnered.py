@@ -112,7 +112,9 @@ def _bits(x):
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
-@settings(max_examples=6, deadline=None)
+# Each example compiles afresh (new shapes, dtypes, modes): 4 per op keeps this file to a few
+# of the suite's ~15 minutes on 2 cores (examples derandomized: tests/conftest.py).
+@settings(max_examples=4, deadline=None)
 @given(data=st.data())
 def test_self_partnered_samples_come_back_exactly_unchanged(op, data):
   case = data.draw(cases(op))
@@ -220,7 +222,7 @@ BOX_OPS = {
 
 
 @pytest.mark.parametrize("op", sorted(BOX_OPS))
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(batch=st.sampled_from([1, 3, 8]), partner=st.sampled_from(["flip", "roll", "permute"]),
        mode=st.sampled_from(["batch", "elem"]), seed=st.integers(0, 2**31 - 1))
 def test_boxes_are_the_same_under_jit_and_eagerly(op, batch, partner, mode, seed):
