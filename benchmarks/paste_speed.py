@@ -1,7 +1,7 @@
 """CutMix's two paste methods on this machine: the mask path against the patch path.
 
-What `method="auto"` should pick on a CPU (`jaxmix._src.paste.PATCH_BACKENDS`,
-docs/speed.md) is decided by this table. One interleaved run (`benchmarks._timing`):
+What `method="auto"` should pick on a CPU is decided by this table (it picks "mask" on
+every backend; docs/speed.md says why). One interleaved run (`benchmarks._timing`):
 each round calls every candidate of a (shape, dtype) once, order rotated; median and
 p25–p75 of the rounds, and the ratio to `np.copyto` of the batch into a reused buffer
 (the floor of any op that writes a batch). Keys are made before timing (a list).
