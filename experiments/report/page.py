@@ -44,6 +44,7 @@ SECTIONS: dict[str, Section] = {
     "cifar_reference": _alone(reference.section_reference),
     "cifar_reference_long": _alone(reference.section_reference),
     "shapes_methods": _alone(methods.section_methods_full),
+    "shapes_methods_reference": _alone(methods.section_methods_full),
     "data_efficiency": sweeps.section_data_efficiency,
     "data_efficiency_fit": sweeps.section_data_efficiency,
     "data_efficiency_steps": sweeps.section_data_efficiency,
@@ -53,6 +54,7 @@ SECTIONS: dict[str, Section] = {
     "aggressive_sampling_reference": sweeps.section_aggressive,
     "segmentation": _alone(segmentation.section_segmentation),
     "segmentation_fit": _alone(segmentation.section_segmentation),
+    "segmentation_reference": _alone(segmentation.section_segmentation),
 }
 # Sections without one regime line: no training (patch_stats), or one regime per row.
 _NO_REGIME_LINE = ("patch_stats", "data_efficiency", "data_efficiency_fit",
