@@ -1,9 +1,9 @@
 """Issue 19's reference-scale study of claim 7: the segmentation study at 64×64 on a GPU.
 
 `segmentation_fit` (CPU) fits a 0.13M-parameter U-Net on 2,500 32×32 shapes images. Here the
-embedded dataset's builder (`datasets.shapes.generate`, same seed and splits) draws 10,000
+embedded dataset's builder (`data.shapes.generate`, same seed and splits) draws 10,000
 training and 2,000 test images at 64×64 on the device (no TFDS), and a wider U-Net (widths 32,
-64, 128, 256: 1.9M parameters, float32) labels every pixel object / background, as the CPU
+64, 128, 256: 2.1M parameters, float32) labels every pixel object / background, as the CPU
 study does. The 4 methods of `studies.segmentation` (none, CutMix on the images only, CutMix on
 images and masks consistently, Mixup consistently; α = 1, p = 0.5 per image) × 3 seeds, 30
 epochs of batch 256, peak lr 0.2 (the CPU recipe's 0.05 per 64 images), all 12 models stacked

@@ -1,7 +1,7 @@
 """Issue 19's reference-scale study of claims 4 and 8: the shapes methods at 64×64 on a GPU.
 
 `shapes_methods` (CPU) compares the 7 methods on the embedded 32×32 shapes with a 0.08M-parameter
-ResNet. Here the same builder (`datasets.shapes.generate`, same seed and splits, its boxes and
+ResNet. Here the same builder (`data.shapes.generate`, same seed and splits, its boxes and
 masks) draws the images at 64×64, on the device (no TFDS): 10,000 training and 2,000 test
 images, objects 22-49 pixels across. The model is the CPU study's ResNet family scaled up:
 `resnet_small` at width 64 with 2 blocks per stage (64/128/256 channels, 2.8M parameters,
@@ -31,7 +31,7 @@ from experiments import device_plan
 from experiments import reference_results
 from experiments.data import image_files
 from experiments.data import registry
-from experiments.data.datasets import shapes
+from experiments.data import shapes
 from experiments.device_plan import Claim, Model
 from experiments.studies import _common
 

@@ -173,12 +173,24 @@ def segmentation(results) -> str:
   return "<br>".join(out) or "pending (no runs yet)"
 
 
+def _patches_64(results) -> str:
+  """The 64×64 patch statistics (claim48's images), in one line."""
+  measured = {r["op"]: r for r in results.get("patch_stats_64", [])}
+  ops = [op for op in ("cutmix", "resizemix", "saliencymix", "fmix") if op in measured]
+  if not ops:
+    return ""
+  pct = lambda key: ", ".join(f"{op} {100 * measured[op][key]:.1f}%" for op in ops)
+  return (f"patch_stats_64 (64×64): own object hidden: {pct('own_hidden')}; partner's object "
+          f"absent: {pct('partner_absent')}<br>")
+
+
 def occluding_patches(results) -> str:
   measured = {r["op"]: r for r in results.get("patch_stats", [])}
   text = "".join(
       f"{op}: own object hidden in {100 * measured[op]['own_hidden']:.1f}% of mixes, partner's "
       f"object absent from the patch in {100 * measured[op]['partner_absent']:.1f}%<br>"
       for op in ("cutmix", "resizemix", "saliencymix", "fmix") if op in measured)
+  text += _patches_64(results)
   return text + "<br>".join(
       f"{named(results, s)}, top-1 error: " + _vs(
           by_method(results, s), [(m, "cutmix") for m in ("resizemix", "saliencymix", "fmix")],

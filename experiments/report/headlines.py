@@ -159,7 +159,7 @@ def claims_table(results: Results) -> list[str]:
   for claim, verdict, sources in CLAIMS:
     studies = ", ".join(f"`{s}`" for s, _ in sources)
     if claim.startswith("8."):
-      studies = "`patch_stats`, " + studies
+      studies = "`patch_stats`, `patch_stats_64`, " + studies
     lines.append(f"| {claim} | {headline(results, sources)} | {verdict(results)} | {studies} |")
   lines += ["", "Primary comparisons: " + "; ".join(
       f"{i + 1}. {p}" for i, p in enumerate(PRIMARY)) + "."]

@@ -8,6 +8,10 @@ on the host.
 """
 
 import itertools
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ from experiments import device_plan
 from experiments import reference_plan as plan
 from experiments import segmentation_reference as seg
 from experiments import shapes_reference as shapes_plan
-from experiments.data.datasets import shapes
+from experiments.data import shapes
 
 PLANS = {"claim48": (shapes_plan.claim48, shapes_plan.call_seconds),
          "claim7": (seg.claim7, seg.call_seconds)}
@@ -121,3 +125,20 @@ def test_data_are_the_embedded_builders_at_the_plans_size(size):
   np.testing.assert_allclose(info.std, pixels.std(0))
   assert info.image_shape == (size, size, 3) and info.num_classes == 10
   assert info.name == f"shapes_{size}x{size}"
+
+
+def test_plans_import_and_generate_without_tfds_or_grain():
+  """The lent GPU has neither TensorFlow / TFDS nor grain: the command line and the data of
+  every plan must not import them (the shapes generator lives outside `data/datasets/`)."""
+  code = ("import sys\n"
+          "for name in ('tensorflow', 'tensorflow_datasets', 'grain'):\n"
+          "  sys.modules[name] = None\n"
+          "from experiments import reference_plan, segmentation_reference, shapes_reference\n"
+          "recipe = shapes_reference.Recipe(image_size=16, num_train=20, num_test=10)\n"
+          "train, test, info = shapes_reference.load_shapes(recipe)\n"
+          "assert train['object_mask'].shape == (20, 16, 16) and len(test['box']) == 10\n")
+  root = pathlib.Path(__file__).resolve().parents[2]
+  env = {**os.environ, "PYTHONPATH": str(root)}
+  proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]

@@ -193,6 +193,10 @@ def test_report_reads_the_calls_into_claims_4_7_and_8(tiny_calls):
              for name in ("shapes_methods_reference", "segmentation_reference")}
   assert claims.localization(results).startswith("shapes_methods_reference [")
   assert "shapes_methods_reference [" in claims.occluding_patches(results)
+  results["patch_stats_64"] = [{"op": "cutmix", "own_hidden": 0.0625, "partner_absent": 0.25}]
+  assert ("patch_stats_64 (64×64): own object hidden: cutmix 6.2%; partner's object absent: "
+          "cutmix 25.0%") in claims.occluding_patches(results)
+  del results["patch_stats_64"]
   assert claims.segmentation(results).startswith("segmentation_reference [")
   table = "\n".join(headlines.claims_table(results))
   assert "pending (1 of 3 seeds) — shapes_methods_reference" in table
