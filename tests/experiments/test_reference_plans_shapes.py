@@ -3,7 +3,7 @@
 Estimates are restated from the numbers the plans document: the H200's 60,970 images/s of
 PreAct-ResNet-18 on 32×32 (0.968 GFLOPs per image), scaled by forward FLOPs per image (3.245
 GFLOPs for resnet_small(width=64, blocks=2) on 64×64; 1.476 for the U-Net, slowed 3×), 50 s to
-generate the data, 30 s to compile, and per classifier 23 s of CAM boxes and 2 s of occlusion
+generate the data, 30 s to compile, and per classifier 1 s of CAM boxes and 2 s of occlusion
 on the host.
 """
 
@@ -28,7 +28,7 @@ PLANS = {"claim48": (shapes_plan.claim48, shapes_plan.call_seconds),
 
 def _shapes_model_s() -> float:
   rate = 60970 * 0.968 / 3.245
-  return 40 * 39 * 256 / rate + (11 * 2000 + 10000) / (3 * rate) + 23 + 2
+  return 40 * 39 * 256 / rate + (11 * 2000 + 10000) / (3 * rate) + 1 + 2
 
 
 def _segmentation_model_s() -> float:
@@ -75,9 +75,9 @@ def test_call_estimates_restate_the_scaled_h200_measurement():
 
 
 def test_calls_per_claim_at_eight_minutes():
-  """The numbers docs/experiments.md states: claims 4 and 8 in 3 calls, claim 7 in 1."""
+  """The numbers docs/experiments.md states: claims 4 and 8 in 2 calls, claim 7 in 1."""
   calls = device_plan.split(shapes_plan.claim48().models, 480, shapes_plan.call_seconds)
-  assert [len(c) for c in calls] == [8, 8, 5]
+  assert [len(c) for c in calls] == [15, 6]
   assert all(shapes_plan.call_seconds(c) <= 480 for c in calls)
   calls = device_plan.split(seg.claim7().models, 480, seg.call_seconds)
   assert [len(c) for c in calls] == [12]
@@ -86,14 +86,14 @@ def test_calls_per_claim_at_eight_minutes():
 def test_list_prints_each_call_and_its_device_command(tmp_path):
   out = tmp_path / "out"
   out.mkdir()
-  (out / "cutout__seed1.json").write_text("{}")   # One run of call 2 done.
+  (out / "mixup__seed2.json").write_text("{}")   # One run of call 2 done.
   lines = []
   assert plan.main(["claim48", "--list", "--out", str(out)], log=lines.append) == 0
   calls = [l for l in lines if l.startswith("call ")]
-  assert [l.split(":")[0] for l in calls] == ["call 1/3", "call 2/3", "call 3/3"]
+  assert [l.split(":")[0] for l in calls] == ["call 1/2", "call 2/2"]
   assert "(0 done)" in calls[0] and "(1 done)" in calls[1]
   commands = [l for l in lines if l.strip().startswith("run(")]
-  assert len(commands) == 3
+  assert len(commands) == 2
   for k, command in enumerate(commands, 1):
     assert f"experiments.reference_plan claim48 --call {k} --code-commit " in command
     assert "--archive" not in command and "carry=" not in command   # Data made on the device.
