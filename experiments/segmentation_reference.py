@@ -6,8 +6,9 @@ training and 2,000 test images at 64×64 on the device (no TFDS), and a wider U-
 64, 128, 256: 2.1M parameters, float32) labels every pixel object / background, as the CPU
 study does. The 4 methods of `studies.segmentation` (none, CutMix on the images only, CutMix on
 images and masks consistently, Mixup consistently; α = 1, p = 0.5 per image) × 3 seeds, 30
-epochs of batch 256, peak lr 0.2 (the CPU recipe's 0.05 per 64 images), all 12 models stacked
-in one scan step (`train/stacked_segmentation.py`). The fit criterion is the CPU study's: the
+epochs of batch 256, peak lr 0.2 (the CPU recipe's 0.05 per 64 images), each seed's 4 models
+stacked in one scan step (`train/stacked_segmentation.py`; the seeds one after another, with
+the step compiled once). The fit criterion is the CPU study's: the
 baseline's final train mIoU on its own un-augmented training images ≥ 95%.
 
 Each model's JSON has the CPU study's fields: summary eval_miou / eval_pixel_accuracy /
@@ -100,26 +101,35 @@ def configs_for(methods, recipe: Recipe = RECIPE) -> dict:
   return configs
 
 
-def train_models(configs, names, train, info, *, recipe: Recipe, log=print):
-  """(stacked states, eval graphdef, history, train seconds) of the (method, seed) models."""
+def train_models(configs, names, train, info, *, recipe: Recipe, jitted: dict, log=print):
+  """(stacked states, history, train seconds) of the (method, seed) models `names`.
+
+  `jitted` holds the train step and the confusion function, made for the first group and
+  reused by the next ones: every group has the same configs (one `lax.switch` branch each) and
+  model, so a group of the same size runs without compiling again."""
   steps_per_epoch = info.num_train // recipe.batch_size
   graphdef, eval_graphdef, states, mix_keys, crop_keys, method_ids, names = stacked.init_models(
       configs, info, names, create_model=segmentation.create_model)
+  if not jitted:
+    jitted["step"] = stacked_segmentation.make_train_step(configs, info, graphdef,
+                                                          steps_per_epoch)
+    jitted["confusion"] = stacked_segmentation.confusion_fn(
+        eval_graphdef, next(iter(configs.values())), info)
   data = {k: jnp.asarray(train[k]) for k in ("image", segmentation.MASK_FEATURE)}
-  step_fn = stacked_segmentation.make_train_step(configs, info, graphdef, steps_per_epoch)
   stepper = lambda states, idx, i, total: stacked.run_step(
-      step_fn, data, jnp.asarray(train["label"]), crop_keys, mix_keys, method_ids, states, idx,
-      i, total)
+      jitted["step"], data, jnp.asarray(train["label"]), crop_keys, mix_keys, method_ids, states,
+      idx, i, total)
   t0 = time.perf_counter()
   states, history = stacked.train_epochs(stepper, states, names, epochs=recipe.epochs,
                                          num_train=info.num_train,
                                          batch_size=recipe.batch_size, log=log)
-  return states, eval_graphdef, history, time.perf_counter() - t0
+  return states, history, time.perf_counter() - t0
 
 
 def run_call(claim: Claim, models, *, out: pathlib.Path, command: str, code_commit: str | None,
              recipe: Recipe = RECIPE, log=print) -> list[pathlib.Path]:
-  """Trains the `models` of one call whose JSON is not in `out`, stacked, and writes them."""
+  """Trains the `models` of one call whose JSON is not in `out`, one seed's models stacked at
+  a time (a call stopped early keeps the seeds it finished), and writes them."""
   todo = device_plan.missing(models, out)
   log(f"{claim.name}: {len(models) - len(todo)} of {len(models)} runs of this call done; "
       f"training {len(todo)} (estimate {call_seconds(todo, recipe):.0f} s)")
@@ -129,25 +139,26 @@ def run_call(claim: Claim, models, *, out: pathlib.Path, command: str, code_comm
   log(f"generated {info.num_train} train / {info.num_eval} test images; training on "
       f"{jax.devices()[0].device_kind}")
   configs = configs_for(sorted({m.setting for m in todo}, key=METHODS.index), recipe)
-  names = [(m.setting, m.seed) for m in todo]
-  states, eval_graphdef, history, train_s = train_models(configs, names, train, info,
-                                                         recipe=recipe, log=log)
-  fn = stacked_segmentation.confusion_fn(eval_graphdef, next(iter(configs.values())), info)
-  test_c, train_c = (stacked_segmentation.confusions(fn, states, split) for split in (test, train))
-  steps = recipe.epochs * (info.num_train // recipe.batch_size)
-  run = dict(steps=steps, images=steps * recipe.batch_size, train_s=train_s, stacked=len(names),
-             command=command, code_commit=code_commit)
-  paths = []
-  for m, (method, seed) in enumerate(names):
-    config = configs[method].copy_and_resolve_references()
-    config.seed = seed
-    result = _result(claim.name, config, test_c[m], train_c[m], info.num_train,
-                     [{k: h[k] if k == "epoch" else h[k][m] for k in h} for h in history], **run)
-    path = out / reference_results.file_name(method, seed)
-    study_runner.write_result(path, result)
-    paths.append(path)
-    log(f"{method}/seed{seed}: test mIoU {result['summary']['eval_miou']:.4f}, train mIoU "
-        f"{result['analysis']['train_fit']['miou']:.4f}")
+  jitted, paths = {}, []
+  for seed in dict.fromkeys(m.seed for m in todo):   # In plan order.
+    names = [(m.setting, m.seed) for m in todo if m.seed == seed]
+    states, history, train_s = train_models(configs, names, train, info, recipe=recipe,
+                                            jitted=jitted, log=log)
+    test_c, train_c = (stacked_segmentation.confusions(jitted["confusion"], states, split)
+                       for split in (test, train))
+    steps = recipe.epochs * (info.num_train // recipe.batch_size)
+    run = dict(steps=steps, images=steps * recipe.batch_size, train_s=train_s,
+               stacked=len(names), command=command, code_commit=code_commit)
+    for m, (method, seed) in enumerate(names):
+      config = configs[method].copy_and_resolve_references()
+      config.seed = seed
+      history_m = [{k: h[k] if k == "epoch" else h[k][m] for k in h} for h in history]
+      result = _result(claim.name, config, test_c[m], train_c[m], info.num_train, history_m,
+                       **run)
+      paths.append(out / reference_results.file_name(method, seed))
+      study_runner.write_result(paths[-1], result)
+      log(f"{method}/seed{seed}: test mIoU {result['summary']['eval_miou']:.4f}, train mIoU "
+          f"{result['analysis']['train_fit']['miou']:.4f}")
   return paths
 
 

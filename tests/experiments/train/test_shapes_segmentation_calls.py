@@ -137,7 +137,7 @@ def _load(folder):
 def tiny_calls(tmp_path_factory):
   out = tmp_path_factory.mktemp("calls")
   four = shapes_plan.claim48(seeds=(0,), methods=("baseline", "cutmix"))
-  seven = seg.claim7(seeds=(0,), methods=("none", "cutmix_images_only"))
+  seven = seg.claim7(seeds=(0, 1), methods=("none", "cutmix_images_only"))   # Two groups.
   quiet = lambda line: None
   shapes_plan.run_call(four, four.models, out=out / four.name, command="c48", code_commit="abc",
                        recipe=SHAPES, log=quiet)
@@ -171,7 +171,8 @@ def test_shapes_call_writes_accuracy_localization_and_occlusion(tiny_calls):
 
 def test_segmentation_call_writes_the_cpu_studys_fields(tiny_calls):
   rows = _load(tiny_calls["out"] / "segmentation_reference")
-  assert sorted(r["run"] for r in rows) == ["cutmix_images_only/seed0", "none/seed0"]
+  assert sorted(r["run"] for r in rows) == ["cutmix_images_only/seed0", "cutmix_images_only/seed1",
+                                            "none/seed0", "none/seed1"]
   for r in rows:
     s = r["summary"]
     confusion = np.asarray(s["confusion"], np.float64)
@@ -185,6 +186,10 @@ def test_segmentation_call_writes_the_cpu_studys_fields(tiny_calls):
     assert set(r["analysis"]["train_fit"]) == {"miou", "pixel_accuracy", "object_iou", "images"}
     assert r["analysis"]["train_fit"]["images"] == 32 and r["tags"]["method"] == r["run"][:-6]
     assert s["models_stacked"] == 2 and len(r["epochs"]) == 1 and r["command"] == "c7"
+  # One seed's models per stacked group: the second group trained models of its own seed.
+  by_run = {r["run"]: r for r in rows}
+  assert by_run["none/seed1"]["summary"]["confusion"] != by_run["none/seed0"]["summary"][
+      "confusion"]
 
 
 def test_report_reads_the_calls_into_claims_4_7_and_8(tiny_calls):
@@ -200,12 +205,12 @@ def test_report_reads_the_calls_into_claims_4_7_and_8(tiny_calls):
   assert claims.segmentation(results).startswith("segmentation_reference [")
   table = "\n".join(headlines.claims_table(results))
   assert "pending (1 of 3 seeds) — shapes_methods_reference" in table
-  assert "pending (1 of 3 seeds) — segmentation_reference" in table
+  assert "pending (2 of 3 seeds) — segmentation_reference" in table
   block = page.render(out)
   assert "#### shapes_methods_reference (2 of 21 runs done)" in block
   assert "CAM localization, shapes_methods_reference" in block
-  assert "#### segmentation_reference (2 of 12 runs done)" in block
-  assert "| cutmix_images_only | 1 |" in block
+  assert "#### segmentation_reference (4 of 12 runs done)" in block
+  assert "| cutmix_images_only | 2 |" in block
   assert "Not run yet: `python -m experiments.reference_plan claim5 --list" in block
 
 
