@@ -41,7 +41,10 @@ class Trained:
 
 
 def predict_logits(eval_fn, params, batch_stats, images: np.ndarray, chunk: int = 2500):
-  """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C]."""
+  """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C], `chunk`
+  images of 32×32 at a time (fewer of larger images: the same pixels, so a stack of 64×64
+  models needs no more memory than the CIFAR-10 ones)."""
+  chunk = max(1, chunk * 32 * 32 // (images.shape[1] * images.shape[2]))
   return inference.in_batches(lambda part: eval_fn(params, batch_stats, part), images,
                               min(chunk, len(images)), axis=1).astype(np.float32)
 
