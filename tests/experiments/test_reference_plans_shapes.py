@@ -70,6 +70,8 @@ def test_split_covers_every_run_once_within_budget(claim, budget_s):
 def test_call_estimates_restate_the_scaled_h200_measurement():
   four = shapes_plan.claim48().models
   assert shapes_plan.call_seconds(four[:3]) == pytest.approx(50 + 30 + 3 * _shapes_model_s())
+  # Seeds 0 and 1 (9 models): two stacked groups, each compiled.
+  assert shapes_plan.call_seconds(four[:9]) == pytest.approx(50 + 2 * 30 + 9 * _shapes_model_s())
   seven = seg.claim7().models
   assert seg.call_seconds(seven) == pytest.approx(50 + 30 + 12 * _segmentation_model_s())
 
@@ -77,7 +79,8 @@ def test_call_estimates_restate_the_scaled_h200_measurement():
 def test_calls_per_claim_at_eight_minutes():
   """The numbers docs/experiments.md states: claims 4 and 8 in 2 calls, claim 7 in 1."""
   calls = device_plan.split(shapes_plan.claim48().models, 480, shapes_plan.call_seconds)
-  assert [len(c) for c in calls] == [15, 6]
+  assert [len(c) for c in calls] == [14, 7]
+  assert [sorted({m.seed for m in c}) for c in calls] == [[0, 1], [2]]
   assert all(shapes_plan.call_seconds(c) <= 480 for c in calls)
   calls = device_plan.split(seg.claim7().models, 480, seg.call_seconds)
   assert [len(c) for c in calls] == [12]

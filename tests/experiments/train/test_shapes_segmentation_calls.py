@@ -136,7 +136,7 @@ def _load(folder):
 @pytest.fixture(scope="module")
 def tiny_calls(tmp_path_factory):
   out = tmp_path_factory.mktemp("calls")
-  four = shapes_plan.claim48(seeds=(0,), methods=("baseline", "cutmix"))
+  four = shapes_plan.claim48(seeds=(0, 1), methods=("baseline", "cutmix"))   # Two groups.
   seven = seg.claim7(seeds=(0, 1), methods=("none", "cutmix_images_only"))   # Two groups.
   quiet = lambda line: None
   shapes_plan.run_call(four, four.models, out=out / four.name, command="c48", code_commit="abc",
@@ -148,9 +148,11 @@ def tiny_calls(tmp_path_factory):
 
 def test_shapes_call_writes_accuracy_localization_and_occlusion(tiny_calls):
   rows = _load(tiny_calls["out"] / "shapes_methods_reference")
-  assert sorted(r["run"] for r in rows) == ["baseline/seed0", "cutmix/seed0"]
+  assert sorted(r["run"] for r in rows) == ["baseline/seed0", "baseline/seed1", "cutmix/seed0",
+                                            "cutmix/seed1"]
   for r in rows:
-    assert r["tags"] == {"method": r["config"]["mix"].replace("none", "baseline"), "seed": 0}
+    assert r["tags"] == {"method": r["config"]["mix"].replace("none", "baseline"),
+                         "seed": r["seed"]} and r["config"]["seed"] == r["seed"]
     assert r["config"]["dataset"] == "shapes_16x16" and r["config"]["model"] == "resnet_small"
     assert r["config"]["model_kwargs"] == {"width": 4, "blocks": 1}
     assert r["config"]["cutout_size"] == 8 and r["summary"]["models_stacked"] == 2
@@ -204,10 +206,10 @@ def test_report_reads_the_calls_into_claims_4_7_and_8(tiny_calls):
   del results["patch_stats_64"]
   assert claims.segmentation(results).startswith("segmentation_reference [")
   table = "\n".join(headlines.claims_table(results))
-  assert "pending (1 of 3 seeds) — shapes_methods_reference" in table
+  assert "pending (2 of 3 seeds) — shapes_methods_reference" in table
   assert "pending (2 of 3 seeds) — segmentation_reference" in table
   block = page.render(out)
-  assert "#### shapes_methods_reference (2 of 21 runs done)" in block
+  assert "#### shapes_methods_reference (4 of 21 runs done)" in block
   assert "CAM localization, shapes_methods_reference" in block
   assert "#### segmentation_reference (4 of 12 runs done)" in block
   assert "| cutmix_images_only | 2 |" in block
