@@ -140,8 +140,8 @@ def run_call(claim: Claim, models, *, out: pathlib.Path, command: str, code_comm
       f"{jax.devices()[0].device_kind}")
   configs = configs_for(sorted({m.setting for m in todo}, key=METHODS.index), recipe)
   jitted, paths = {}, []
-  for seed in dict.fromkeys(m.seed for m in todo):   # In plan order.
-    names = [(m.setting, m.seed) for m in todo if m.seed == seed]
+  for group in device_plan.by_seed(todo).values():
+    names = [(m.setting, m.seed) for m in group]
     states, history, train_s = train_models(configs, names, train, info, recipe=recipe,
                                             jitted=jitted, log=log)
     test_c, train_c = (stacked_segmentation.confusions(jitted["confusion"], states, split)

@@ -60,8 +60,8 @@ class Recipe:
 
 RECIPE = Recipe()
 # Forward FLOPs per 64×64 image of resnet_small(width=64, blocks=2) (XLA's cost analysis on
-# CPU): the same convolution widths as PreAct-ResNet-18's first three stages, so the H200's
-# PreAct-ResNet-18 rate scales by FLOPs alone (18,190 images/s).
+# CPU): the layer types and widths of PreAct-ResNet-18's first three stages, in bfloat16 too, so
+# the H200's PreAct-ResNet-18 rate scales by FLOPs alone (18,190 images/s).
 FLOPS_PER_IMAGE = 3.245e9
 IMAGES_PER_S = device_plan.images_per_s(FLOPS_PER_IMAGE)
 # On the host, per model: CAM boxes of the 2,000 test images (`analysis.localization` on 64×64
@@ -78,25 +78,18 @@ def claim48(seeds=SEEDS, methods=METHODS) -> Claim:
 
 
 def model_seconds(recipe: Recipe = RECIPE) -> float:
-  """Training, then evaluation (test set 10×: clean, 9 occlusions, CAMs; training set once)."""
+  """Training, then evaluation: the test set 12 times (logits, the occlusion curves' clean and
+  9 occluded passes, CAMs), the training set once."""
   steps = recipe.epochs * (recipe.num_train // recipe.batch_size)
-  eval_images = 11 * recipe.num_test + recipe.num_train
+  eval_images = 12 * recipe.num_test + recipe.num_train
   return (steps * recipe.batch_size / IMAGES_PER_S + eval_images / (3 * IMAGES_PER_S)
           + LOCALIZE_S + OCCLUDE_S)
-
-
-def seed_groups(models) -> dict[int, list[Model]]:
-  """{seed: its models}, in plan order: each is one stacked training (one compiled step)."""
-  out: dict[int, list[Model]] = {}
-  for model in models:
-    out.setdefault(model.seed, []).append(model)
-  return out
 
 
 def call_seconds(models, recipe: Recipe = RECIPE) -> float:
   """Generate the data once, then compile, train and evaluate each seed's group."""
   return GENERATE_S + sum(device_plan.COMPILE_S + len(group) * model_seconds(recipe)
-                          for group in seed_groups(models).values())
+                          for group in device_plan.by_seed(models).values())
 
 
 def load_shapes(recipe: Recipe = RECIPE):
@@ -135,7 +128,7 @@ def run_call(claim: Claim, models, *, out: pathlib.Path, command: str, code_comm
   log(f"generated {info.num_train} train / {info.num_eval} test {recipe.dataset} images; "
       f"training on {jax.devices()[0].device_kind}")
   written = []
-  for group in seed_groups(todo).values():   # A stopped call keeps the seeds it finished.
+  for group in device_plan.by_seed(todo).values():   # A stopped call keeps finished seeds.
     configs = configs_for(sorted({m.setting for m in group}, key=METHODS.index), recipe)
     trained = cifar_reference.train_stacked(
         configs, [(m.setting, m.seed) for m in group], train, info,

@@ -28,7 +28,7 @@ PLANS = {"claim48": (shapes_plan.claim48, shapes_plan.call_seconds),
 
 def _shapes_model_s() -> float:
   rate = 60970 * 0.968 / 3.245
-  return 40 * 39 * 256 / rate + (11 * 2000 + 10000) / (3 * rate) + 1 + 2
+  return 40 * 39 * 256 / rate + (12 * 2000 + 10000) / (3 * rate) + 1 + 2
 
 
 def _segmentation_model_s() -> float:
