@@ -84,6 +84,7 @@ def model_seconds(recipe: Recipe = RECIPE) -> float:
 
 
 def call_seconds(models, recipe: Recipe = RECIPE) -> float:
+  """Generate the data, compile once (every seed's group reuses the step), train, evaluate."""
   return (shapes_reference.GENERATE_S + device_plan.COMPILE_S
           + len(models) * model_seconds(recipe))
 
