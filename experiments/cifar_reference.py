@@ -98,17 +98,19 @@ def method_configs(methods, **kwargs):
 
 def setting_configs(settings, *, epochs: int, batch_size: int, learning_rate: float,
                     train_size: int, model_kwargs: dict | None = None,
-                    half_precision: bool = True):
+                    half_precision: bool = True, dataset: str = "cifar10_jpeg",
+                    model: str = "preact_resnet18"):
   """{setting: config} for `settings` {name: (method, mix-field overrides)}, e.g.
   {"alpha2/p1": ("cutmix", {"cutmix_alpha": 2.0, "mix_prob": 1.0})}: the method's config on
-  the CPU studies' recipe (PreAct-ResNet-18, bfloat16 by default) with those fields changed."""
+  the CPU studies' recipe (`model` on `dataset`: PreAct-ResNet-18 on CIFAR-10, bfloat16, by
+  default) with those fields changed."""
   configs = {}
   for name, (method, overrides) in settings.items():
     if set(overrides) - set(_MIX_FIELDS):
       raise ValueError(f"setting {name!r} overrides {sorted(set(overrides) - set(_MIX_FIELDS))}"
                        f"; only the mix fields {_MIX_FIELDS} may differ between stacked models")
     configs[name] = _common.method_config(
-        method, dataset="cifar10_jpeg", model="preact_resnet18", epochs=epochs,
+        method, dataset=dataset, model=model, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, train_size=train_size,
         half_precision=half_precision, **overrides)
   for config in configs.values():
@@ -147,7 +149,8 @@ def train_stacked(configs, names, train_split, info, *, batch_size: int, stackin
   return reference_results.Trained(
       states=states, eval_all=stacked.eval_fn(eval_graphdef, info), names=names,
       history=history, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-      train_s=time.perf_counter() - t_train, stacking=stacking, probes=probes)
+      train_s=time.perf_counter() - t_train, stacking=stacking, probes=probes,
+      class_maps_all=stacked.class_maps_fn(eval_graphdef, info))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

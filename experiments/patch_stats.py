@@ -1,6 +1,8 @@
 r"""How often does a pasted patch hide the image's object, or carry none of the partner's?
 
   python -m experiments.patch_stats            # writes experiments/results/patch_stats/*.json
+  python -m experiments.patch_stats --image-size 64   # the 64×64 images of the claim48 plan
+                                                      # (→ experiments/results/patch_stats_64)
 
 Issue 8, item 8, measured from the embedded shapes dataset's object masks, no training: each op
 mixes the real training images (so SaliencyMix sees real saliency) and, through jaxmix's dense
@@ -28,12 +30,17 @@ import numpy as np
 
 import jaxmix
 from experiments import study
-from experiments.data.datasets import shapes
+from experiments.data import shapes
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "patch_stats"
 OPS = ("cutmix", "resizemix", "saliencymix", "fmix", "cutout")
 OPTIONS = {"cutmix": {"alpha": 1.0}, "resizemix": {}, "saliencymix": {"alpha": 1.0},
            "fmix": {"alpha": 1.0}, "cutout": {"size": 16}}
+
+
+def options(op: str, image_size: int = shapes.IMAGE_SIZE) -> dict:
+  """The op's options; Cutout's square keeps its side at half the image's (16 on 32×32)."""
+  return {"size": image_size // 2} if op == "cutout" else dict(OPTIONS[op])
 
 
 def object_maps(object_masks: np.ndarray) -> np.ndarray:
@@ -59,12 +66,15 @@ def sample_stats(maps: np.ndarray, mixed_maps: np.ndarray, partner_weight: np.nd
           "content_weight": content, "label_weight": partner_weight}
 
 
-def measure(op: str, num_images: int = 10_000, batch_size: int = 1000, seed: int = 0) -> dict:
-  """Statistics of `op` (elem mode, flip partners) over `num_images` shapes training images."""
-  data = shapes.generate(num_images, split="train")
+def measure(op: str, num_images: int = 10_000, batch_size: int = 1000, seed: int = 0,
+            image_size: int = shapes.IMAGE_SIZE) -> dict:
+  """Statistics of `op` (elem mode, flip partners) over `num_images` shapes training images
+  of `image_size`² pixels."""
+  data = shapes.generate(num_images, split="train", image_size=image_size)
   pairing = {} if op == "cutout" else {"partner": "flip", "num_classes": batch_size}
   fn = jax.jit(lambda k, x, m: jaxmix.mix_targets(
-      k, x, jnp.arange(batch_size), op=op, masks=m, mode="elem", **pairing, **OPTIONS[op]))
+      k, x, jnp.arange(batch_size), op=op, masks=m, mode="elem", **pairing,
+      **options(op, image_size)))
   parts = []
   for i, start in enumerate(range(0, num_images - batch_size + 1, batch_size)):
     maps = object_maps(data["object_mask"][start:start + batch_size])
@@ -80,7 +90,8 @@ def measure(op: str, num_images: int = 10_000, batch_size: int = 1000, seed: int
   s = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
   mixed = s["label_weight"] > 0 if op != "cutout" else np.ones(len(s["label_weight"]), bool)
   gap = np.abs(s["content_weight"] - s["label_weight"])[mixed]
-  out = {"op": op, "options": OPTIONS[op], "images": int(len(mixed)),
+  out = {"op": op, "options": options(op, image_size), "images": int(len(mixed)),
+         "image_size": image_size,
          "mixed": float(mixed.mean()),
          "own_hidden": float((s["own_visible"][mixed] == 0).mean()),
          "own_mostly_hidden": float((s["own_visible"][mixed] < 0.5).mean()),
@@ -101,18 +112,26 @@ def main(argv: list[str] | None = None) -> int:
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--ops", default=",".join(OPS), help=f"comma-separated, from {OPS}")
   parser.add_argument("--images", type=int, default=10_000)
-  parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+  parser.add_argument("--image-size", type=int, default=shapes.IMAGE_SIZE,
+                      help="height and width of the generated shapes images")
+  parser.add_argument("--out", type=pathlib.Path, default=None,
+                      help="default experiments/results/patch_stats (_<size> if not 32)")
   args = parser.parse_args(argv)
+  size = args.image_size
+  args.out = args.out or (RESULTS if size == shapes.IMAGE_SIZE
+                          else RESULTS.with_name(f"patch_stats_{size}"))
   ops = [o for o in args.ops.split(",") if o]
   unknown = [o for o in ops if o not in OPS]
-  if unknown or args.images < 1000:
+  if unknown or args.images < 1000 or size < 8:
     print(f"error: unknown op(s) {unknown}; choose from {OPS}" if unknown
-          else f"error: --images must be >= 1000, got {args.images}", file=sys.stderr)
+          else f"error: --images must be >= 1000, got {args.images}" if args.images < 1000
+          else f"error: --image-size must be >= 8, got {size}", file=sys.stderr)
     return 2
   args.out.mkdir(parents=True, exist_ok=True)
   for op in ops:
-    result = measure(op, args.images)
-    result["command"] = f"python -m experiments.patch_stats --ops {op} --images {args.images}"
+    result = measure(op, args.images, image_size=size)
+    result["command"] = (f"python -m experiments.patch_stats --ops {op} --images {args.images}"
+                         + (f" --image-size {size}" if size != shapes.IMAGE_SIZE else ""))
     result["device"] = jax.devices()[0].device_kind
     result.update(study.cpu_info())
     result["jax_version"] = jax.__version__

@@ -18,11 +18,16 @@ whose JSON is already in --out, so rerunning a call after a crash redoes only wh
 
   python -m experiments.reference_plan claim6 --list       # calls, estimates, device commands
   python -m experiments.reference_plan claim6 --call 2 --archive data_cache/cifar10-jpeg.tar.gz
+
+This module is also the command line of the other plans (`PLANS`): claims 4 and 8
+(`shapes_reference`: `claim48`) and claim 7 (`segmentation_reference`: `claim7`), which
+generate their data on the device and need no --archive; `device_plan` holds what all share.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import dataclasses
 import os
 import pathlib
@@ -32,21 +37,24 @@ import sys
 import jax
 
 from experiments import cifar_reference
+from experiments import device_plan
 from experiments import reference_results
+from experiments import segmentation_reference
+from experiments import shapes_reference
+from experiments.device_plan import Claim, Model
 from experiments.studies import _provenance
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 SEEDS, NUM_TRAIN, NUM_TEST = (0, 1, 2), 50000, 10000
-CALL_BUDGET_S = 480.0   # Issue 19: each device call <= 8 minutes.
-# Measured on the H200 (cifar_reference_long, 6 models stacked by scan): 60,970 training images
-# per second over all models; scan runs the models one after another, so per model it is the same
-# at any count (12 models: 52.3 ms per step, 6: 25.3). Decoding the archive took 16.6-21.6 s,
-# compiling the scan step 18-22 s (a size's group also compiles its eval step, not timed: 30 s
-# for both); evaluation is forward only (a third of a step's work).
-IMAGES_PER_S, DECODE_S, COMPILE_S = 60_970.0, 22.0, 30.0
+CALL_BUDGET_S = device_plan.CALL_BUDGET_S
+# The H200 measurement (device_plan: PreAct-ResNet-18 on 32×32, this plan's model and images);
+# decoding the archive took 16.6-21.6 s.
+IMAGES_PER_S, DECODE_S, COMPILE_S = (device_plan.PREACT32_IMAGES_PER_S, 22.0,
+                                     device_plan.COMPILE_S)
 EVAL_IMAGES_PER_S = 3 * IMAGES_PER_S
 DEVICE_ARCHIVE = "data_cache/cifar10-jpeg.tar.gz"   # A git-ignored folder that `carry` takes.
-RESULT_SETS = {"claim5": "data_efficiency_reference", "claim6": "aggressive_sampling_reference"}
+RESULT_SETS = {"claim5": "data_efficiency_reference", "claim6": "aggressive_sampling_reference",
+               "claim48": shapes_reference.RESULT_SET, "claim7": segmentation_reference.RESULT_SET}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,27 +68,6 @@ class Recipe:
 
 RECIPE = Recipe()
 EPOCHS, BATCH = RECIPE.epochs, RECIPE.batch_size
-
-
-@dataclasses.dataclass(frozen=True)
-class Model:
-  """One run of a result set: a setting (run name without the seed) and a seed."""
-  setting: str
-  seed: int
-  method: str
-  overrides: tuple = ()     # (field, value) pairs of mix fields over the method's config.
-  tags: tuple = ()          # (tag, value) pairs the report groups by (the seed is added).
-  train_size: int = 0       # 0: all training images.
-
-  @property
-  def run(self) -> str:
-    return f"{self.setting}/seed{self.seed}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-  name: str                 # The result set (experiments/results/<name>/).
-  models: tuple[Model, ...]
 
 
 def claim5(sizes=(25000, 10000, 5000), seeds=SEEDS) -> Claim:
@@ -104,13 +91,7 @@ def claim6(seeds=SEEDS, recipe: Recipe = RECIPE) -> Claim:
   return Claim(RESULT_SETS["claim6"], tuple(models))
 
 
-CLAIMS = {"claim5": claim5, "claim6": claim6}
-
-
-def planned_runs(result_set: str) -> int:
-  """How many runs the plan of this result set has (for the report's "k of n runs done")."""
-  claim = {name: key for key, name in RESULT_SETS.items()}[result_set]
-  return len(CLAIMS[claim]().models)
+CLAIMS = {"claim5": claim5, "claim6": claim6}   # The CIFAR-10 plans of this module.
 
 
 def groups(models) -> dict[int, list[Model]]:
@@ -134,31 +115,13 @@ def call_seconds(models) -> float:
 
 def split(models, budget_s: float = CALL_BUDGET_S) -> list[list[Model]]:
   """The models in order, cut into consecutive calls whose estimate fits `budget_s`."""
-  calls: list[list[Model]] = [[]]
-  for model in models:
-    if call_seconds([model]) > budget_s:
-      raise ValueError(f"budget_s must fit one model ({call_seconds([model]):.0f} s for "
-                       f"{model.run}), got {budget_s}")
-    if calls[-1] and call_seconds(calls[-1] + [model]) > budget_s:
-      calls.append([])
-    calls[-1].append(model)
-  return calls if calls[0] else []
-
-
-def device_command(claim: str, call: int, name: str, commit: str) -> str:
-  """The one-line command of a device call: the call (stopped before the tool's 600 s), then
-  every JSON of the result set packed into one file (the reply returns at most 8 files)."""
-  plan = shlex.join(["python3", "-m", "experiments.reference_plan", claim, "--call", str(call),
-                     "--archive", DEVICE_ARCHIVE, "--code-commit", commit])
-  log = f"$OUT/{claim}_call{call}.log"
-  return (f"export PYTHONUNBUFFERED=1; timeout 570 {plan} 2>&1 | tee {log}; "
-          f"tar czf $OUT/{name}_call{call}.tgz -C experiments/results {name}")
+  return device_plan.split(models, budget_s, call_seconds)
 
 
 def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: str,
              code_commit: str | None, recipe: Recipe = RECIPE, log=print) -> list[pathlib.Path]:
   """Trains the `models` of one call whose JSON is not in `out`, one stacked group per size."""
-  todo = [m for m in models if not (out / reference_results.file_name(m.setting, m.seed)).exists()]
+  todo = device_plan.missing(models, out)
   log(f"{claim.name}: {len(models) - len(todo)} of {len(models)} runs of this call done; "
       f"training {len(todo)} (estimate {call_seconds(todo):.0f} s)")
   if not todo:
@@ -184,14 +147,38 @@ def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: 
   return written
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """A claim's plan as the command line runs it."""
+  claim: Callable[[], Claim]
+  call_seconds: Callable        # (models) -> estimated seconds of a call on the H200.
+  run_call: Callable            # (claim, models, *, out, command, code_commit, log[, archive]).
+  archive: bool = False         # Whether a call reads the CIFAR-10 archive (--archive).
+
+
+PLANS = {"claim5": Plan(claim5, call_seconds, run_call, archive=True),
+         "claim6": Plan(claim6, call_seconds, run_call, archive=True),
+         "claim48": Plan(shapes_reference.claim48, shapes_reference.call_seconds,
+                         shapes_reference.run_call),
+         "claim7": Plan(segmentation_reference.claim7, segmentation_reference.call_seconds,
+                        segmentation_reference.run_call)}
+
+
+def planned_runs(result_set: str) -> int:
+  """How many runs the plan of this result set has (for the report's "k of n runs done")."""
+  claim = {name: key for key, name in RESULT_SETS.items()}[result_set]
+  return len(PLANS[claim].claim().models)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(prog="python -m experiments.reference_plan",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("claim", choices=sorted(CLAIMS))
+  parser.add_argument("claim", choices=sorted(PLANS))
   what = parser.add_mutually_exclusive_group(required=True)
   what.add_argument("--list", action="store_true", help="print the calls and their commands")
   what.add_argument("--call", type=int, help="run call K (1-based) of the plan")
-  parser.add_argument("--archive", help="cifar10-jpeg.tar.gz (or its folder); with --call")
+  parser.add_argument("--archive", help="cifar10-jpeg.tar.gz (or its folder); claim5/claim6's "
+                                        "--call reads it")
   parser.add_argument("--budget-s", type=float, default=CALL_BUDGET_S,
                       help="estimated seconds per call at the H200's measured speed")
   parser.add_argument("--out", type=pathlib.Path, default=None,
@@ -199,42 +186,52 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--code-commit", default=None,
                       help="commit of this code, recorded instead of the host's git HEAD")
   args = parser.parse_args(argv)
-  if args.call is not None and not args.archive:
+  if args.call is not None and PLANS[args.claim].archive and not args.archive:
     parser.error("--call needs --archive (cifar10-jpeg.tar.gz or its folder)")
   if args.archive and not os.path.exists(args.archive):
     parser.error(f"--archive {args.archive} does not exist")
   return args
 
 
+def _list(args, plan: Plan, name: str, calls, out: pathlib.Path, log) -> None:
+  """Each call: its models (how many done), estimate, and the device tool's invocation."""
+  commit, dirty = _provenance.git_commit()
+  if dirty:
+    log("note: this checkout has uncommitted changes; commit them first, so that "
+        "--code-commit names the code that runs")
+  data_args = ("--archive", DEVICE_ARCHIVE) if plan.archive else ()
+  carry = "carry=['data_cache'], " if plan.archive else ""
+  for k, models in enumerate(calls, 1):
+    done = len(models) - len(device_plan.missing(models, out))
+    log(f"call {k}/{len(calls)}: {len(models)} models ({done} done), estimate "
+        f"{plan.call_seconds(models):.0f} s: {', '.join(m.run for m in models)}")
+    command = device_plan.device_command(args.claim, k, name, commit, data_args)
+    log(f"  run(command={command!r}, {carry}timeout_s=600)")
+
+
 def main(argv=None, log=print) -> int:
   args = parse_args(argv)
-  claim = CLAIMS[args.claim]()
+  plan = PLANS[args.claim]
+  claim = plan.claim()
   out = args.out or RESULTS / claim.name
   try:
-    calls = split(claim.models, args.budget_s)
+    calls = device_plan.split(claim.models, args.budget_s, plan.call_seconds)
   except ValueError as e:
     raise SystemExit(f"error: --{e}") from None
   if args.list:
-    commit, dirty = _provenance.git_commit()
-    if dirty:
-      log("note: this checkout has uncommitted changes; commit them first, so that "
-          "--code-commit names the code that runs")
-    for k, models in enumerate(calls, 1):
-      done = sum((out / reference_results.file_name(m.setting, m.seed)).exists() for m in models)
-      log(f"call {k}/{len(calls)}: {len(models)} models ({done} done), estimate "
-          f"{call_seconds(models):.0f} s: {', '.join(m.run for m in models)}")
-      log(f"  run(command={device_command(args.claim, k, claim.name, commit)!r}, "
-          f"carry=['data_cache'], timeout_s=600)")
+    _list(args, plan, claim.name, calls, out, log)
     return 0
   if not 1 <= args.call <= len(calls):
     raise SystemExit(f"error: --call must be in [1, {len(calls)}] for {args.claim} at "
                      f"--budget-s {args.budget_s:g}, got {args.call}")
   command = shlex.join(["python", "-m", "experiments.reference_plan", args.claim, "--call",
-                        str(args.call), "--archive", "cifar10-jpeg.tar.gz"]
+                        str(args.call)]
+                       + (["--archive", "cifar10-jpeg.tar.gz"] if plan.archive else [])
                        + (["--budget-s", f"{args.budget_s:g}"]
                           if args.budget_s != CALL_BUDGET_S else []))
-  run_call(claim, calls[args.call - 1], archive=args.archive, out=out, command=command,
-           code_commit=args.code_commit, log=lambda line: log(line, flush=True))
+  data = {"archive": args.archive} if plan.archive else {}
+  plan.run_call(claim, calls[args.call - 1], out=out, command=command,
+                code_commit=args.code_commit, log=lambda line: log(line, flush=True), **data)
   return 0
 
 

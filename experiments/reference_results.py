@@ -37,10 +37,14 @@ class Trained:
   train_s: float
   stacking: str
   probes: Mapping
+  class_maps_all: object = None   # jit(CAMs of every model)(params, batch_stats, images).
 
 
 def predict_logits(eval_fn, params, batch_stats, images: np.ndarray, chunk: int = 2500):
-  """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C]."""
+  """float32 logits [M, N, K] of every stacked model on uint8 images [N, H, W, C], `chunk`
+  images of 32×32 at a time (fewer of larger images: the same pixels, so a stack of 64×64
+  models needs no more memory than the CIFAR-10 ones)."""
+  chunk = max(1, chunk * 32 * 32 // (images.shape[1] * images.shape[2]))
   return inference.in_batches(lambda part: eval_fn(params, batch_stats, part), images,
                               min(chunk, len(images)), axis=1).astype(np.float32)
 
@@ -53,9 +57,11 @@ def file_name(setting: str, seed: int) -> str:
 def write_results(trained: Trained, configs: Mapping, info, *, name: str, out: pathlib.Path,
                   tags: Mapping[str, Mapping], test: Mapping[str, np.ndarray],
                   train: Mapping[str, np.ndarray], command: str, code_commit: str | None,
-                  occlusion: bool = True, log=print) -> list[pathlib.Path]:
+                  occlusion: bool = True, localization: bool = False,
+                  log=print) -> list[pathlib.Path]:
   """One JSON per model of `trained` under `out` (`tags[setting]`: the report's labels, the
-  seed added); returns their paths. `test` / `train`: uint8 "image" and int "label" arrays."""
+  seed added); returns their paths. `test` / `train`: uint8 "image" and int "label" arrays
+  (`localization`: and "box", scored against each model's class activation maps)."""
   test_labels, train_labels = np.asarray(test["label"]), np.asarray(train["label"])
   logits = predict_logits(trained.eval_all, trained.states.params, trained.states.batch_stats,
                           test["image"])
@@ -77,6 +83,8 @@ def write_results(trained: Trained, configs: Mapping, info, *, name: str, out: p
       predict = functools.partial(_predict_one, trained.eval_all, model_state)
       results["occlusion"] = analysis.occlusion_curves(predict, test["image"], test_labels,
                                                        mean=info.mean)
+    if localization:
+      results["localization"] = _localization(trained, m, test, logits[m].argmax(-1))
     result = {
         "study": name, "run": f"{setting}/seed{seed}",
         "tags": {**tags[setting], "seed": seed}, "seed": seed, "config": config.to_dict(),
@@ -101,6 +109,16 @@ def write_results(trained: Trained, configs: Mapping, info, *, name: str, out: p
     log(f"{setting}/seed{seed}: test accuracy {result['summary']['eval_accuracy']:.4f}, "
         f"ECE {calibration['ece']:.4f}")
   return paths
+
+
+def _localization(trained: Trained, m: int, test: Mapping[str, np.ndarray], predicted) -> dict:
+  """GT-known and top-1 localization of model `m` (`analysis.localization`, the CPU study's)."""
+  one = jax.tree_util.tree_map(lambda a: a[m:m + 1], trained.states)
+  maps = predict_logits(trained.class_maps_all, one.params, one.batch_stats, test["image"],
+                        chunk=500)[0]
+  h, w = test["image"].shape[1:3]
+  return analysis.localization(maps, np.asarray(test["label"]), predicted,
+                               np.asarray(test["box"]), h, w)
 
 
 def _predict_one(eval_all, model_state, images):

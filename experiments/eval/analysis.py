@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import math
 
 import numpy as np
+from scipy import ndimage   # A dependency of jax itself.
 
 from experiments.eval import metrics
 
@@ -127,29 +128,16 @@ def occlusion_curves(predict: Callable[[np.ndarray], np.ndarray], images: np.nda
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
-  """The largest 4-connected component of a boolean [H, W] mask (ties: first found)."""
-  h, w = mask.shape
-  seen = np.zeros_like(mask, bool)
-  best: list[tuple[int, int]] = []
-  for y0, x0 in zip(*np.nonzero(mask)):
-    if seen[y0, x0]:
-      continue
-    stack, comp = [(y0, x0)], []
-    seen[y0, x0] = True
-    while stack:
-      y, x = stack.pop()
-      comp.append((y, x))
-      for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-        if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
-          seen[ny, nx] = True
-          stack.append((ny, nx))
-    if len(comp) > len(best):
-      best = comp
-  out = np.zeros_like(mask, bool)
-  if best:
-    ys, xs = zip(*best)
-    out[list(ys), list(xs)] = True
-  return out
+  """The largest 4-connected component of a boolean [H, W] mask (ties: the one whose first
+  pixel comes first in row-major order)."""
+  # `ndimage.label`'s default structure is 4-connectivity, and it numbers the components in
+  # row-major order of their first pixel; argmax keeps the first of equal sizes. (A Python
+  # flood fill took ~10 ms a 64×64 map: 23 s for a test set's 2,000 CAMs.)
+  labels, count = ndimage.label(mask)
+  if count == 0:
+    return np.zeros_like(mask, bool)
+  sizes = np.bincount(labels.ravel())[1:]
+  return labels == 1 + int(np.argmax(sizes))
 
 
 def cam_box(cam: np.ndarray, threshold: float = 0.2) -> np.ndarray:

@@ -68,7 +68,9 @@ EFFICIENCY_STUDIES = ("data_efficiency_reference", "data_efficiency_steps", "dat
                       "data_efficiency")
 AGGRESSIVE_STUDIES = ("aggressive_sampling_reference", "aggressive_sampling_fit",
                       "aggressive_sampling")
-SEGMENTATION_STUDIES = ("segmentation_fit", "segmentation")
+SEGMENTATION_STUDIES = ("segmentation_reference", "segmentation_fit", "segmentation")
+# Claims 4 and 8 (localization; patches that hide the object): the shapes method studies.
+SHAPES_STUDIES = ("shapes_methods_reference", "shapes_methods")
 OCCLUSION_STUDIES = ("cifar_methods_fit", "cifar_reference_long", "cifar_methods",
                      "shapes_methods")
 
@@ -100,11 +102,17 @@ def robustness(results) -> str:
             "lower", "higher") for s in OCCLUSION_STUDIES if results.get(s))
 
 
+def _shapes_studies(results) -> list[str]:
+  """The shapes studies with runs (the CPU one, named as pending, while none has)."""
+  return [s for s in SHAPES_STUDIES if results.get(s)] or ["shapes_methods"]
+
+
 def localization(results) -> str:
-  g = by_method(results, "shapes_methods", stored("localization"))
-  return (f"{named(results, 'shapes_methods')}, GT-known localization (IoU ≥ 0.5): "
-          + _vs(g, [("cutmix", m) for m in ("baseline", "cutout", "mixup")], gt_known,
-                "lower", "higher"))
+  return "<br>".join(
+      f"{named(results, s)}, GT-known localization (IoU ≥ 0.5): "
+      + _vs(by_method(results, s, stored("localization")),
+            [("cutmix", m) for m in ("baseline", "cutout", "mixup")], gt_known, "lower",
+            "higher") for s in _shapes_studies(results))
 
 
 def efficiency_regimes(groups, sizes) -> list:
@@ -165,12 +173,25 @@ def segmentation(results) -> str:
   return "<br>".join(out) or "pending (no runs yet)"
 
 
+def _patches_64(results) -> str:
+  """The 64×64 patch statistics (claim48's images), in one line."""
+  measured = {r["op"]: r for r in results.get("patch_stats_64", [])}
+  ops = [op for op in ("cutmix", "resizemix", "saliencymix", "fmix") if op in measured]
+  if not ops:
+    return ""
+  pct = lambda key: ", ".join(f"{op} {100 * measured[op][key]:.1f}%" for op in ops)
+  return (f"patch_stats_64 (64×64): own object hidden: {pct('own_hidden')}; partner's object "
+          f"absent: {pct('partner_absent')}<br>")
+
+
 def occluding_patches(results) -> str:
   measured = {r["op"]: r for r in results.get("patch_stats", [])}
   text = "".join(
       f"{op}: own object hidden in {100 * measured[op]['own_hidden']:.1f}% of mixes, partner's "
       f"object absent from the patch in {100 * measured[op]['partner_absent']:.1f}%<br>"
       for op in ("cutmix", "resizemix", "saliencymix", "fmix") if op in measured)
-  g = by_method(results, "shapes_methods")
-  return text + f"{named(results, 'shapes_methods')}, top-1 error: " + _vs(
-      g, [(m, "cutmix") for m in ("resizemix", "saliencymix", "fmix")], error, "lower", "higher")
+  text += _patches_64(results)
+  return text + "<br>".join(
+      f"{named(results, s)}, top-1 error: " + _vs(
+          by_method(results, s), [(m, "cutmix") for m in ("resizemix", "saliencymix", "fmix")],
+          error, "lower", "higher") for s in _shapes_studies(results))

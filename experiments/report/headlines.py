@@ -78,8 +78,8 @@ CLAIMS: Sequence[tuple[str, Callable[[Results], str], Sequence[tuple[str, Decide
     ("3. more robust to occlusion", claims.robustness,
      [(s, _OCCLUSION) for s in claims.OCCLUSION_STUDIES]),
     ("4. better localization (CAM → box, IoU ≥ 0.5)", claims.localization,
-     [("shapes_methods", paired_status("cutmix", "baseline", claims.gt_known, ">0",
-                                       claims.stored("localization")))]),
+     [(s, paired_status("cutmix", "baseline", claims.gt_known, ">0",
+                        claims.stored("localization"))) for s in claims.SHAPES_STUDIES]),
     ("5. gain shrinks with more data / on low-diversity data", claims.data_efficiency,
      [(s, efficiency_status) for s in claims.EFFICIENCY_STUDIES]),
     ("6. too aggressive sampling hurts (α, prob, minmax, off for the last epochs)",
@@ -89,7 +89,7 @@ CLAIMS: Sequence[tuple[str, Callable[[Results], str], Sequence[tuple[str, Decide
       for s in claims.SEGMENTATION_STUDIES]),
     ("8. pasted patches hide the object / carry none of the partner's, and variants fix it",
      claims.occluding_patches,
-     [("shapes_methods", paired_status("resizemix", "cutmix", error, "<0"))]),
+     [(s, paired_status("resizemix", "cutmix", error, "<0")) for s in claims.SHAPES_STUDIES]),
 )
 
 # What each status is decided on, in every result set the claim lists.
@@ -159,7 +159,7 @@ def claims_table(results: Results) -> list[str]:
   for claim, verdict, sources in CLAIMS:
     studies = ", ".join(f"`{s}`" for s, _ in sources)
     if claim.startswith("8."):
-      studies = "`patch_stats`, " + studies
+      studies = "`patch_stats`, `patch_stats_64`, " + studies
     lines.append(f"| {claim} | {headline(results, sources)} | {verdict(results)} | {studies} |")
   lines += ["", "Primary comparisons: " + "; ".join(
       f"{i + 1}. {p}" for i, p in enumerate(PRIMARY)) + "."]

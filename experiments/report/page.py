@@ -39,11 +39,13 @@ def _alone(section) -> Section:
 # section(name, its rows, figures folder, every result set's rows) -> Markdown lines.
 SECTIONS: dict[str, Section] = {
     "patch_stats": _alone(patch_stats.section_patch_stats),
+    "patch_stats_64": _alone(patch_stats.section_patch_stats),
     "cifar_methods": _alone(methods.section_methods_full),
     "cifar_methods_fit": _alone(methods.section_methods_full),
     "cifar_reference": _alone(reference.section_reference),
     "cifar_reference_long": _alone(reference.section_reference),
     "shapes_methods": _alone(methods.section_methods_full),
+    "shapes_methods_reference": _alone(methods.section_methods_full),
     "data_efficiency": sweeps.section_data_efficiency,
     "data_efficiency_fit": sweeps.section_data_efficiency,
     "data_efficiency_steps": sweeps.section_data_efficiency,
@@ -53,13 +55,15 @@ SECTIONS: dict[str, Section] = {
     "aggressive_sampling_reference": sweeps.section_aggressive,
     "segmentation": _alone(segmentation.section_segmentation),
     "segmentation_fit": _alone(segmentation.section_segmentation),
+    "segmentation_reference": _alone(segmentation.section_segmentation),
 }
 # Sections without one regime line: no training (patch_stats), or one regime per row.
-_NO_REGIME_LINE = ("patch_stats", "data_efficiency", "data_efficiency_fit",
+_NO_REGIME_LINE = ("patch_stats", "patch_stats_64", "data_efficiency", "data_efficiency_fit",
                    "data_efficiency_steps", "data_efficiency_reference")
 
 # Result sets that are not studies of the runner, and what makes them.
 _COMMANDS = {"patch_stats": "python -m experiments.patch_stats",
+             "patch_stats_64": "python -m experiments.patch_stats --image-size 64",
              "cifar_reference": "python -m experiments.cifar_reference --archive "
                                 "../shared/data/cifar10-jpeg.tar.gz --budget-s 300 (on a GPU)",
              "cifar_reference_long": "python -m experiments.cifar_reference --archive "

@@ -17,14 +17,17 @@ def _pct(v: float | None) -> str:
 
 def section_patch_stats(name: str, rows: Sequence[dict], folder: pathlib.Path) -> list[str]:
   """One row per op: own object hidden / mostly hidden, partner absent, label vs content."""
-  del name, folder
+  del folder
   rank = {o: i for i, o in enumerate(_OPS)}
   rows = sorted(rows, key=lambda r: rank.get(r["op"], 99))
   host = cpu(rows[0])
-  lines = [f"**patch_stats** — `python -m experiments.patch_stats`; {rows[0]['device']}"
+  size = rows[0].get("image_size", 32)   # Results from before the option: 32×32.
+  flag = f" --image-size {size}" if size != 32 else ""
+  lines = [f"**{name}** — `python -m experiments.patch_stats{flag}`; {rows[0]['device']}"
            f"{f' ({host})' if host else ''}; "
-           f"{rows[0]['finished_at'][:10]}; {rows[0]['images']} shapes training images per op, "
-           "elem mode, α = 1, flip partners", "",
+           f"{rows[0]['finished_at'][:10]}; {rows[0]['images']} shapes training images "
+           f"({size}×{size}) per op, elem mode, α = 1, flip partners, Cutout {size // 2}×"
+           f"{size // 2}", "",
            "| op | own object hidden % | own object < half visible % | partner object absent "
            "from patch % | partner weight in label (mean) | partner share of visible object "
            "pixels, gap to label (mean abs.) |",

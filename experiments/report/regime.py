@@ -42,7 +42,8 @@ BASELINE_FROM = {"aggressive_sampling": "cifar_methods",
 # fit only by a stored final-model measure (`segmentation_fit` stores the train mIoU).
 _PIXELS = ("its train metric is pixel accuracy, in which the background (the majority class) "
            "counts; no train mIoU is logged")
-NOT_MEASURED = {"segmentation": _PIXELS, "segmentation_fit": _PIXELS}
+NOT_MEASURED = {"segmentation": _PIXELS, "segmentation_fit": _PIXELS,
+                "segmentation_reference": _PIXELS}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ batch order, crop/flip and mixing draws, as `loop.train_and_evaluate` splits its
 import functools
 import time
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,9 +109,10 @@ def init_states(configs, info, seeds):
   return init_models(configs, info, [(method, seed) for method in configs for seed in seeds])
 
 
-def init_models(configs, info, names):
+def init_models(configs, info, names, create_model=classification.create_model):
   """`init_states` for any list of (config key, seed) models, in that order (e.g. a device
-  call's share of a study); a seed's models share init, crops and batch order."""
+  call's share of a study); a seed's models share init, crops and batch order.
+  `create_model(config, info, key)`: the task's (`train.segmentation.create_model` for U-Nets)."""
   unknown = sorted({key for key, _ in names} - set(configs))
   if unknown:
     raise ValueError(f"names must use the keys of configs {list(configs)}, got {unknown}")
@@ -122,7 +124,7 @@ def init_models(configs, info, names):
     # As loop.train_and_evaluate splits it: init and mix keys from the seed.
     init_key, mix_key = jax.random.split(jax.random.key(seed))
     graphdef, eval_graphdef, state = state_lib.from_model(
-        classification.create_model(config, info, init_key), tx)
+        create_model(config, info, init_key), tx)
     states.append(state)
     mix_keys.append(mix_key)
     crop_keys.append(jax.random.fold_in(jax.random.key(seed), 1))
@@ -203,4 +205,16 @@ def eval_fn(eval_graphdef, info):
   """jit(logits of every stacked model)(params, batch_stats, images [N, ...]) -> [M, N, K]."""
   one = functools.partial(step_lib.eval_logits, graphdef=eval_graphdef, mean=info.mean,
                           std=info.std)
+  return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+
+def class_maps_fn(eval_graphdef, info):
+  """jit(class activation maps of every stacked model)(params, batch_stats, images [N, ...])
+  -> float32 [M, N, h, w, K]: the head applied at every position of the last feature map
+  (`ResNet.features`), whose mean over (h, w) is the logits (Zhou et al. 2016)."""
+  mean, std = tuple(info.mean), tuple(info.std)
+
+  def one(params, batch_stats, images):
+    model = nnx.merge(eval_graphdef, params, batch_stats)
+    return model.head(model.features(augment.normalize(images, mean, std))).astype(jnp.float32)
   return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))

@@ -1,4 +1,4 @@
-"""TFDS builder for the embedded shapes dataset (see `shapes.py`)."""
+"""TFDS builder for the embedded shapes dataset (its generator: `experiments/data/shapes.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from experiments.data.datasets import _base
-from experiments.data.datasets import shapes
+from experiments.data import shapes
 
 
 class JaxmixShapes(_base.ArraysBuilder):

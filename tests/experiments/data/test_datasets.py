@@ -18,7 +18,7 @@ from experiments.data import pipeline as ip
 from experiments import prepare_data
 from experiments.data.datasets import fashion_mnist_idx
 from experiments.data.datasets import image_folder
-from experiments.data.datasets import shapes
+from experiments.data import shapes
 
 tfds.disable_progress_bar()
 CIFAR_ARCHIVE = ip.shared_data_dir() / "cifar10-jpeg.tar.gz"
@@ -92,7 +92,7 @@ def test_shapes_deterministic():
 
 def test_shapes_other_splits_are_the_same_in_every_process():
   # Python salts str hashes per process (PYTHONHASHSEED): a split's stream must not use hash().
-  code = ("import hashlib; from experiments.data.datasets import shapes; "
+  code = ("import hashlib; from experiments.data import shapes; "
           "print(hashlib.sha256(shapes.generate(20, split='extra')['image'].tobytes()).hexdigest())")
   root = pathlib.Path(__file__).resolve().parents[3]
   digests = set()

@@ -93,6 +93,44 @@ def test_largest_component_and_cam_box():
   np.testing.assert_array_equal(analysis.cam_box(cam), [2, 3, 5, 5])
 
 
+def _flood_fill_largest(mask):
+  """Reference: 4-connected flood fill from each unseen pixel in row-major order, keeping the
+  first component of the largest size."""
+  h, w = mask.shape
+  seen, best = np.zeros_like(mask, bool), []
+  for y0, x0 in zip(*np.nonzero(mask)):
+    if seen[y0, x0]:
+      continue
+    stack, comp = [(y0, x0)], []
+    seen[y0, x0] = True
+    while stack:
+      y, x = stack.pop()
+      comp.append((y, x))
+      for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+        if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
+          seen[ny, nx] = True
+          stack.append((ny, nx))
+    if len(comp) > len(best):
+      best = comp
+  out = np.zeros_like(mask, bool)
+  for y, x in best:
+    out[y, x] = True
+  return out
+
+
+def test_largest_component_matches_a_flood_fill_with_ties_and_diagonals():
+  rng = np.random.default_rng(0)
+  masks = [rng.random((9, 11)) < p for p in (0.0, 0.2, 0.45, 0.6, 1.0) for _ in range(40)]
+  for mask in masks:
+    np.testing.assert_array_equal(analysis.largest_component(mask), _flood_fill_largest(mask))
+  tie = np.zeros((3, 5), bool)
+  tie[0, 3:5] = tie[2, 0:2] = True   # Two of size 2: the first in row-major order wins.
+  np.testing.assert_array_equal(analysis.largest_component(tie), _flood_fill_largest(tie))
+  assert analysis.largest_component(tie)[0, 3:5].all()
+  diagonal = np.eye(3, dtype=bool)   # Diagonal neighbours are not connected.
+  assert analysis.largest_component(diagonal).sum() == 1
+
+
 def test_box_iou_hand_computed():
   assert analysis.box_iou([0, 0, 2, 2], [1, 1, 3, 3]) == pytest.approx(1 / 7)
   assert analysis.box_iou([0, 0, 2, 2], [2, 2, 4, 4]) == 0.0

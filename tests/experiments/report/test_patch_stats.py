@@ -1,5 +1,7 @@
 """experiments/patch_stats.py: per-sample visibility fractions on hand-made maps and a real op."""
 
+import json
+
 import numpy as np
 
 from experiments import patch_stats
@@ -33,3 +35,15 @@ def test_cutmix_measure_is_consistent_with_its_definition():
   # α = 1: the corrected partner weight (pasted area) averages well under 1/2 because boxes are
   # clipped at the border, and above 0.
   assert 0.15 < out["label_weight_mean"] < 0.5
+
+
+def test_image_size_scales_cutout_and_is_recorded(tmp_path):
+  """--image-size: the images of that size (claim48's 64×64), Cutout at half the side."""
+  assert patch_stats.main(["--ops", "cutout", "--images", "1000", "--image-size", "16",
+                           "--out", str(tmp_path)]) == 0
+  out = json.loads((tmp_path / "cutout.json").read_text())
+  assert out["image_size"] == 16 and out["options"] == {"size": 8}
+  assert out["command"].endswith("--image-size 16") and out["images"] == 1000
+  assert 0 < out["own_hidden"] <= out["own_mostly_hidden"] < 1
+  assert patch_stats.options("cutout") == {"size": 16}   # The 32×32 default is unchanged.
+  assert patch_stats.main(["--image-size", "4", "--out", str(tmp_path)]) == 2
