@@ -206,10 +206,18 @@ def select_in_box(box: Box, inside, outside: jax.Array, data_format: str = "NHWC
     raise ValueError(f"flat_rows needs data_format 'NHWC', got {data_format!r}")
   shape = outside.shape
   row = width * shape[-1]
-  flat = lambda a: jnp.broadcast_to(jnp.asarray(a, outside.dtype), shape).reshape(
-      shape[:-2] + (row,))
+
+  def flat(a):
+    a = jnp.asarray(a, outside.dtype)
+    if a.ndim <= 1:   # a fill, scalar or per channel: one [W·C] row
+      return jnp.broadcast_to(a, shape[-2:]).reshape(row)
+    return jnp.broadcast_to(a, shape).reshape(shape[:-2] + (row,))
+
   scaled = box._replace(x1=jnp.asarray(box.x1) * shape[-1], x2=jnp.asarray(box.x2) * shape[-1])
-  return jnp.where(box_mask(scaled, height, row), flat(inside), flat(outside)).reshape(shape)
+  mask = box_mask(scaled, height, row)
+  if mask.ndim == len(shape) - 1:   # per-sample boxes, as replicated as the key they came from
+    mask = _layout.match_batch_sharding(mask, outside)
+  return jnp.where(mask, flat(inside), flat(outside)).reshape(shape)
 
 
 def cutout_box(cy: jax.Array, cx: jax.Array, size: int, height: int, width: int) -> Box:
