@@ -139,7 +139,7 @@ def cifar_sizes(groups) -> list[int]:
 
 
 def diversity_size(groups) -> int | None:
-  """The largest size with both Fashion-MNIST and CIFAR-10 runs (the low-diversity pair)."""
+  """The largest size with both Fashion-MNIST and CIFAR-10 runs (the less / more diverse pair)."""
   both = [s for ds, s in groups if ds == "fashion_mnist_idx" and ("cifar10_jpeg", s) in groups]
   return max(both) if both else None
 

@@ -1,4 +1,4 @@
-"""Does CutMix's gain shrink as the training set grows, and is it smaller on low-diversity data?
+"""Does CutMix's gain shrink as the training set grows, and is it smaller on more diverse data?
 
 Issue 8, item 5. CIFAR-10 (JPEG re-encoded) class-balanced subsets of 2.5k, 10k and 50k images,
 and Fashion-MNIST (grey, centred, low diversity) at 5k against CIFAR-10 at 5k (the baseline and

@@ -1,5 +1,5 @@
 """Issue 19, claim 5 where the baseline fits: does CutMix's gain shrink with more data, and is it
-smaller on low-diversity data?
+smaller on CIFAR-10 than on less diverse Fashion-MNIST?
 
 The `cifar_methods_fit` regime (small ResNet at width 32, SGD + Nesterov, cosine, 60 epochs) at
 a **fixed number of epochs** per size, so that size and passes are not confounded (the
