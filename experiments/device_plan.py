@@ -13,6 +13,7 @@ import dataclasses
 import pathlib
 import shlex
 
+from experiments import cifar_reference
 from experiments import reference_results
 
 CALL_BUDGET_S = 480.0   # Issue 19: each device call <= 8 minutes.
@@ -91,3 +92,17 @@ def device_command(claim: str, call: int, name: str, commit: str, data_args=()) 
   log = f"$OUT/{claim}_call{call}.log"
   return (f"export PYTHONUNBUFFERED=1; timeout 570 {plan} 2>&1 | tee {log}; "
           f"tar czf $OUT/{name}_call{call}.tgz -C experiments/results {name}")
+
+
+def train_and_write(claim: Claim, group: Sequence[Model], configs, train, test, info, *,
+                    batch_size: int, epochs: int, out: pathlib.Path, command: str,
+                    code_commit: str, log: Callable[[str], None], **analyses) -> list:
+  """Trains `group` stacked (one scan step) and writes one JSON per model into `out`;
+  `analyses` as `reference_results.write_results` (occlusion, localization)."""
+  trained = cifar_reference.train_stacked(
+      configs, [(m.setting, m.seed) for m in group], train, info,
+      batch_size=batch_size, stackings=("scan",), epochs=epochs, log=log)
+  return reference_results.write_results(
+      trained, configs, info, name=claim.name, out=out,
+      tags={m.setting: dict(m.tags) for m in group}, test=test, train=train,
+      command=command, code_commit=code_commit, log=log, **analyses)

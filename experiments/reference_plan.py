@@ -38,7 +38,6 @@ import jax
 
 from experiments import cifar_reference
 from experiments import device_plan
-from experiments import reference_results
 from experiments import segmentation_reference
 from experiments import shapes_reference
 from experiments.device_plan import Claim, Model
@@ -137,13 +136,10 @@ def run_call(claim: Claim, models, *, archive: str, out: pathlib.Path, command: 
         settings, epochs=recipe.epochs, batch_size=recipe.batch_size,
         learning_rate=recipe.learning_rate, train_size=size,
         model_kwargs={"width": recipe.width} if recipe.width != 64 else {})
-    trained = cifar_reference.train_stacked(
-        configs, [(m.setting, m.seed) for m in group], train, info,
-        batch_size=recipe.batch_size, stackings=("scan",), epochs=recipe.epochs, log=log)
-    written += reference_results.write_results(
-        trained, configs, info, name=claim.name, out=out,
-        tags={m.setting: dict(m.tags) for m in group}, test=test, train=train,
-        command=command, code_commit=code_commit, occlusion=False, log=log)
+    written += device_plan.train_and_write(
+        claim, group, configs, train, test, info, batch_size=recipe.batch_size,
+        epochs=recipe.epochs, out=out, command=command, code_commit=code_commit, log=log,
+        occlusion=False)
   return written
 
 

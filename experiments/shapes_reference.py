@@ -29,7 +29,6 @@ import numpy as np
 
 from experiments import cifar_reference
 from experiments import device_plan
-from experiments import reference_results
 from experiments.data import image_files
 from experiments.data import registry
 from experiments.data import shapes
@@ -130,11 +129,8 @@ def run_call(claim: Claim, models, *, out: pathlib.Path, command: str, code_comm
   written = []
   for group in device_plan.by_seed(todo).values():   # A stopped call keeps finished seeds.
     configs = configs_for(sorted({m.setting for m in group}, key=METHODS.index), recipe)
-    trained = cifar_reference.train_stacked(
-        configs, [(m.setting, m.seed) for m in group], train, info,
-        batch_size=recipe.batch_size, stackings=("scan",), epochs=recipe.epochs, log=log)
-    written += reference_results.write_results(
-        trained, configs, info, name=claim.name, out=out,
-        tags={m.setting: dict(m.tags) for m in group}, test=test, train=train,
-        command=command, code_commit=code_commit, occlusion=True, localization=True, log=log)
+    written += device_plan.train_and_write(
+        claim, group, configs, train, test, info, batch_size=recipe.batch_size,
+        epochs=recipe.epochs, out=out, command=command, code_commit=code_commit, log=log,
+        occlusion=True, localization=True)
   return written
