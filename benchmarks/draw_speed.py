@@ -11,7 +11,9 @@ Rows: the draws now (one hash pass, `mixing.draw`), the draws as they were befor
 (`benchmarks/draws_before.py`: a key split per sample, two Gammas, a second hash for the
 centre), batch mode's one draw, the pixel pass alone on fixed per-sample boxes in the two
 layouts `boxes.where_box` picks from (CPU: [B, H, W·C] rows; elsewhere NHWC), and the whole op
-(`jaxmix.cutmix`, elem, mask path).
+(`jaxmix.cutmix`, elem, mask path). Beside `np.copyto`, the floor of an out-of-place op: a
+jitted `x + x[::-1]` reads the batch twice and writes a new one, the traffic of the select,
+with nothing drawn; on a CPU much of its time is the fresh output buffer.
 
 Usage: JAX_PLATFORMS=cpu python -m benchmarks.draw_speed [--batch 256] [--size 32]
        [--rounds 15] [--inner 20] [--alpha 1.0]
@@ -45,7 +47,9 @@ def candidates(batch: int, size: int, alpha: float, inner: int):
       lambda b, x: boxes.select_in_box(b, x[::-1], x, flat_rows=flat_rows))
   select_flat, select_nhwc = select(True), select(False)
   cutmix = jax.jit(lambda k, x, y: jaxmix.cutmix(k, x, y, alpha=alpha, num_classes=10))
+  out_of_place = jax.jit(lambda x: x + x[::-1])
   jitted = {
+      "floor: jitted x + x[::-1] (fresh output)": lambda k: out_of_place(images),
       "cutmix elem: all draws, one pass (now)":
           jax.jit(lambda k: mixing.draw(k, op, "elem", batch)),
       "cutmix elem: all draws, key per sample (before)":
@@ -86,10 +90,13 @@ def main():
                                       args.rounds)
   per_call = {name: [t / args.inner for t in ts] for name, ts in times.items()}
   floor = _timing.quartiles(per_call["floor: np.copyto (reused buffer)"])[1]
-  print("| candidate | ms (median) | p25–p75 | × np.copyto |\n| --- | ---: | ---: | ---: |")
+  fresh = _timing.quartiles(per_call["floor: jitted x + x[::-1] (fresh output)"])[1]
+  print("| candidate | ms (median) | p25–p75 | × np.copyto | × x + x[::-1] |\n"
+        "| --- | ---: | ---: | ---: | ---: |")
   for name, ts in per_call.items():
     p25, med, p75 = _timing.quartiles(ts)
-    print(f"| {name} | {med * 1e3:.3f} | {p25 * 1e3:.3f}–{p75 * 1e3:.3f} | {med / floor:.2f} |")
+    print(f"| {name} | {med * 1e3:.3f} | {p25 * 1e3:.3f}–{p75 * 1e3:.3f} | {med / floor:.2f} "
+          f"| {med / fresh:.2f} |")
   for name, error in errors.items():
     print(f"skipped {name}: {error}")
   print(f"\nload after: {_timing.load_average()}")

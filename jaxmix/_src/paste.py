@@ -135,15 +135,18 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     hi = jnp.where(jnp.asarray(box.x2) > jnp.asarray(box.x1), hi, lo)
   y1, y2, x1, x2 = (jnp.broadcast_to(jnp.asarray(c, jnp.int32), (batch,))
                     for c in (box.y1, box.y2, box.x1, box.x2))
-  xs = jnp.arange(width, dtype=jnp.int32)
-  cols = (xs >= x1[:, None]) & (xs < x2[:, None])  # [B, W], built once
+  # NHWC rows are walked as [B, H, W·C] (box columns x1·C … x2·C): XLA:CPU does not
+  # vectorize a select whose innermost axis is 3 channels.
+  unit = images.shape[-1] if data_format == "NHWC" else 1
+  xs = jnp.arange(width * unit, dtype=jnp.int32)
+  cols = (xs >= x1[:, None] * unit) & (xs < x2[:, None] * unit)  # [B, W·unit], built once
   if all_rows:
     lo, hi = jnp.int32(0), jnp.int32(height)
   elif not scalar_box:
     lo, hi = _row_range(y1, y2, height)
 
-  def mask_shape(m):  # [B, T, W] → broadcastable against a [B, T, W, C] / [B, C, T, W] slab
-    return m[..., None] if data_format == "NHWC" else m[:, None]
+  def mask_shape(m):  # [B, T, W·unit] → broadcastable against a [B, T, W·C] / [B, C, T, W] slab
+    return m if data_format == "NHWC" else m[:, None]
 
   t = rows_per_step or _default_rows_per_step(images, axis_h)
   t = min(t, height)
@@ -158,7 +161,7 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     r = start + jnp.arange(t, dtype=jnp.int32)  # [T]
     owned = (r >= first) & (r < hi)
     in_rows = (r[None, :] >= y1[:, None]) & (r[None, :] < y2[:, None]) & owned  # [B, T]
-    inside = in_rows[:, :, None] & cols[:, None, :]  # [B, T, W]
+    inside = in_rows[:, :, None] & cols[:, None, :]  # [B, T, W·unit]
     mixed = jnp.where(mask_shape(inside), gather(slab), slab)
     return lax.dynamic_update_slice_in_dim(out, mixed, start, axis=axis_h)
 
@@ -177,10 +180,13 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
   # the bitcast costs one pass in and out, not one per step. Other dtypes are left
   # alone: a bitcast of the carried batch would stop XLA rewriting it in place.
   narrow_float = jnp.issubdtype(images.dtype, jnp.floating) and images.dtype.itemsize < 4
+  carried = images.reshape(images.shape[:2] + (-1,)) if data_format == "NHWC" else images
   if narrow_float:
-    words = lax.bitcast_convert_type(images, jnp.dtype(f"uint{8 * images.dtype.itemsize}"))
-    return lax.bitcast_convert_type(lax.fori_loop(0, steps, step, words), images.dtype)
-  return lax.fori_loop(0, steps, step, images)
+    words = lax.bitcast_convert_type(carried, jnp.dtype(f"uint{8 * images.dtype.itemsize}"))
+    out = lax.bitcast_convert_type(lax.fori_loop(0, steps, step, words), images.dtype)
+  else:
+    out = lax.fori_loop(0, steps, step, carried)
+  return out.reshape(images.shape)
 
 
 def _rows_rule(images, index, y1, y2, x1, x2, *, partner: str, data_format: str,
