@@ -31,9 +31,9 @@ earlier loop that ran only the box rows' steps, whose data-dependent predicate X
 copies to the host on every iteration).
 
 Why rows: every pasted pixel comes from the same (row, column) of the partner, so
-row r of the output depends only on row r of the input. Each row slab `[B, W, C]`
-is read whole, mixed, and written back once, which is correct for any partner
-pairing (flip, roll, permutation) without a copy of the batch: no row is read
+row r of the output depends only on row r of the input. Each slab of rows
+(`[B, T, W·C]` for NHWC) is read whole, mixed, and written back once, which is correct
+for any partner pairing (flip, roll, permutation) without a copy of the batch: no row is read
 after it was written.
 
 Bytes moved: batch mode (one box) touches only the box's rows, (y2 − y1)/H of the
@@ -95,7 +95,8 @@ def paste_rows(images: jax.Array, partners: Partners, box, *,
     partners: int array [B] (the partner index of each sample) or a function that
       maps an array with a leading batch axis to each sample's partner's values
       (e.g. `lambda a: jaxmix.gather_partners(a, key, "flip")`); it is applied to
-      row slabs `[B, 1, W, C]`, so it must act on the leading axis only.
+      slabs of T rows (`[B, T, W·C]` for NHWC, `[B, C, T, W]` for NCHW), so it must
+      act on the leading axis only.
     box: anything with int arrays `y1, y2, x1, x2` (a `jaxmix.Box`), scalars (one
       box for all, batch mode) or [B] (one per sample); half-open, clipped to the
       image as `jaxmix` boxes are.
