@@ -12,13 +12,13 @@ This script runs the same timing child in alternating processes (default, tunabl
 default, ...; `--repeats` each) and reports, per candidate and setting, the median over
 processes of each process's median (interleaved rounds inside a process, as every table
 here) and its ratio to `np.copyto` into a reused buffer timed in the same process (the
-floor; it allocates nothing, so the tunable does not move it).
+floor; it allocates nothing, so the tunable does not move it). The candidates are
+`benchmarks.paste_speed`'s (with its no-op row) plus a jitted `x + x[::-1]`.
 
   JAX_PLATFORMS=cpu python -m benchmarks.malloc_hugepages [--repeats 4] [--rounds 11]
 """
 
 import argparse
-import functools
 import json
 import os
 import statistics
@@ -30,32 +30,19 @@ SHAPE = (128, 224, 224, 3)
 
 
 def child(rounds: int, dtype: str) -> dict:
-  """Median seconds per candidate in this process (one interleaved run)."""
+  """Median seconds per candidate in this process (one interleaved run): `paste_speed`'s
+  candidates (floor, no-op, CutMix mask / patch, donated or not) and an out-of-place floor."""
   import jax
   import jax.numpy as jnp
   import numpy as np
 
-  import jaxmix
   from benchmarks import _timing
+  from benchmarks import paste_speed
   x_np = (np.random.default_rng(0).random(SHAPE) * 255).astype(dtype)
-  dst, src = np.empty_like(x_np), jnp.asarray(x_np)
-  labels = jnp.zeros(SHAPE[:1], jnp.int32)
   keys = _timing.key_list(rounds + 4)
-  add = jax.jit(lambda x: x + x[::-1])
-  cands = {"floor: np.copyto (reused buffer)": lambda i: np.copyto(dst, x_np),
-           "jitted x + x[::-1] (fresh output)": lambda i: add(src).block_until_ready()}
-  for mode in ("batch", "elem"):
-    mask = jax.jit(functools.partial(jaxmix.cutmix, num_classes=1000, mode=mode))
-    cands[f"cutmix {mode} (mask, method='auto')"] = (
-        lambda i, f=mask: jax.block_until_ready(f(keys[i], src, labels)))
-    donated = jax.jit(functools.partial(jaxmix.cutmix, num_classes=1000, mode=mode,
-                                        method="patch"), donate_argnums=1)
-    state = {"x": jnp.asarray(x_np)}
-
-    def patch(i, f=donated, state=state):  # each call rewrites the previous output
-      state["x"], rows = f(keys[i], state["x"], labels)
-      jax.block_until_ready((state["x"], rows))
-    cands[f"cutmix {mode} (patch, donated)"] = patch
+  cands = paste_speed.candidates(x_np, keys)
+  src, add = jnp.asarray(x_np), jax.jit(lambda x: x + x[::-1])
+  cands["jitted x + x[::-1] (fresh output)"] = lambda i: add(src).block_until_ready()
   times, errors = _timing.interleaved(cands, rounds)
   return {"medians": {n: _timing.quartiles(t)[1] for n, t in times.items()},
           "errors": errors, "machine": _timing.machine()}
